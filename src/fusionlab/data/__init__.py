@@ -1,0 +1,1 @@
+"""Data: image I/O, dataset specs, paired datasets, transforms, the synthetic suite and the DataModule."""

@@ -1,0 +1,59 @@
+"""Reading and writing images: decode by content (a ``.png`` that holds JPEG still loads), 8- or 16-bit.
+
+Every reader error names the file, so a bad image in a folder of hundreds is found at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Return float32 in [0, 1], shape (H, W) for gray or (H, W, 3) for colour; alpha is dropped."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(img, dtype=np.float64)
+                peak = 65535.0 if arr.max() > 255 or mode.startswith("I;16") else 255.0
+                return (arr / peak).astype(np.float32)
+            if mode == "F":
+                return np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+            if mode in ("L", "1"):
+                return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+            if mode == "LA":
+                return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+            return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise ValueError(f"cannot decode image {path}: {err}. Re-download or remove the file.") from err
+
+
+def luma_u8(img: np.ndarray) -> np.ndarray:
+    """The metric-input convention: BT.601 luma on 0..255, rounded half-to-even like ``numpy.round``.
+
+    ``img`` is float in [0, 1] as returned by :func:`read_image`; gray images are scaled and rounded.
+    """
+    # Recover the integer levels first so that .5 ties of the luma round exactly as on the 8-bit file.
+    x = np.round(img.astype(np.float64) * 255.0)
+    if x.ndim == 3:
+        x = 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
+    return np.round(x)
+
+
+def write_image(path: str | Path, img: np.ndarray) -> None:
+    """Write float [0, 1] (H, W) or (H, W, 3) as an 8-bit PNG/JPEG, creating folders as needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = np.clip(np.round(np.asarray(img, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    Image.fromarray(arr).save(path)

@@ -1,0 +1,55 @@
+"""A light dense CNN (GIFNet/DenseFuse lineage) with three scales: the default, cheap backbone."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from fusionlab.models.backbones.base import Backbone
+
+
+def conv_act(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, padding_mode="reflect"), nn.LeakyReLU(0.1, True))
+
+
+class DenseBlock(nn.Module):
+    """Each layer sees the concatenation of all earlier outputs; a 1x1 transition sets the width."""
+
+    def __init__(self, channels: int, growth: int, layers: int, out: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(conv_act(channels + i * growth, growth) for i in range(layers))
+        self.transition = conv_act(channels + layers * growth, out, k=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        feats = [x]
+        for layer in self.layers:
+            feats.append(layer(torch.cat(feats, 1)))
+        return self.transition(torch.cat(feats, 1))
+
+
+class DenseCNN(Backbone):
+    """Three levels (full, 1/2, 1/4 resolution); ``width`` scales every level (default 16 -> ~0.2 M params
+    for the whole FusionNet)."""
+
+    def __init__(self, width: int = 16, growth: int | None = None, layers: int = 2) -> None:
+        super().__init__()
+        if width < 1 or layers < 1:
+            raise ValueError(f"DenseCNN: width ({width}) and layers ({layers}) must be >= 1")
+        g = growth or width
+        c0, c1, c2 = width, 2 * width, 3 * width
+        self.stem = conv_act(1, c0)
+        self.level0 = DenseBlock(c0, g, layers, c0)
+        self.down1 = conv_act(c0, c1, stride=2)
+        self.level1 = DenseBlock(c1, g, layers, c1)
+        self.down2 = conv_act(c1, c2, stride=2)
+        self.level2 = DenseBlock(c2, g, layers, c2)
+        self.out_channels = [c0, c1, c2]
+        self.reductions = [1, 2, 4]
+        self.size_multiple = 4
+        self.check_declarations()
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        f0 = self.level0(self.stem(x))
+        f1 = self.level1(self.down1(f0))
+        f2 = self.level2(self.down2(f1))
+        return [f0, f1, f2]

@@ -1,0 +1,112 @@
+"""FusionNet: a shared (siamese) backbone encodes each source, a fuser merges them level by level and a
+decoder turns the fused pyramid back into one luminance image.
+
+The split is also what bilevel training needs: the backbone and decoder form the *reconstruction*
+parameters phi (``decode(encode(a))`` should give back ``a``), the fusers are the *fusion* parameters
+theta. Inputs of any size are padded (reflect) to the backbone's ``size_multiple`` and cropped back.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fusionlab.models.backbones.base import Backbone
+
+
+class AttentionFuser(nn.Module):
+    """Per-pixel soft selection between the two sources' features plus a learned residual mix."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weights = nn.Sequential(
+            nn.Conv2d(2 * channels, channels, 3, 1, 1), nn.LeakyReLU(0.1, True), nn.Conv2d(channels, 2, 3, 1, 1)
+        )
+        self.mix = nn.Conv2d(2 * channels, channels, 1)
+
+    def forward(self, fa: Tensor, fb: Tensor) -> Tensor:
+        both = torch.cat((fa, fb), 1)
+        w = self.weights(both).softmax(1)
+        return w[:, :1] * fa + w[:, 1:] * fb + self.mix(both)
+
+
+class Decoder(nn.Module):
+    """Top-down decoder: upsample the coarser level, concatenate the finer one, convolve; then a 1-channel head."""
+
+    def __init__(self, channels: list[int], reductions: list[int]) -> None:
+        super().__init__()
+        self.reductions = reductions
+        self.merge = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(channels[i] + channels[i + 1], channels[i], 3, 1, 1), nn.LeakyReLU(0.1, True))
+            for i in range(len(channels) - 1)
+        )
+        self.head = nn.Sequential(
+            nn.Conv2d(channels[0], channels[0], 3, 1, 1), nn.LeakyReLU(0.1, True), nn.Conv2d(channels[0], 1, 1)
+        )
+
+    def forward(self, feats: list[Tensor]) -> Tensor:
+        x = feats[-1]
+        for i in range(len(feats) - 2, -1, -1):
+            if x.shape[-2:] != feats[i].shape[-2:]:
+                x = F.interpolate(x, size=feats[i].shape[-2:], mode="bilinear", align_corners=False)
+            x = self.merge[i](torch.cat((feats[i], x), 1))
+        return torch.sigmoid(self.head(x))
+
+
+class FusionNet(nn.Module):
+    """encoder -> fuser -> decoder. ``forward(a, b)`` takes and returns ``(B, 1, H, W)`` luminance in [0, 1]."""
+
+    def __init__(self, backbone: Backbone, channels_last: bool = False) -> None:
+        super().__init__()
+        if not isinstance(backbone, Backbone):
+            raise TypeError(f"model.backbone must be a fusionlab Backbone, got {type(backbone).__name__}")
+        self.backbone = backbone
+        self.fusers = nn.ModuleList(AttentionFuser(c) for c in backbone.out_channels)
+        self.decoder = Decoder(list(backbone.out_channels), list(backbone.reductions))
+        self.channels_last = channels_last
+
+    @property
+    def size_multiple(self) -> int:
+        return self.backbone.size_multiple
+
+    def reconstruction_parameters(self) -> list[nn.Parameter]:
+        """phi of bilevel training: everything that maps one source to features and back."""
+        return [p for m in (self.backbone, self.decoder) for p in m.parameters() if p.requires_grad]
+
+    def fusion_parameters(self) -> list[nn.Parameter]:
+        """theta of bilevel training: the fusers."""
+        return [p for p in self.fusers.parameters() if p.requires_grad]
+
+    def _pad(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        m = self.size_multiple
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, (h, w)
+
+    def encode(self, x: Tensor) -> list[Tensor]:
+        return self.backbone(x)
+
+    def fuse(self, fa: list[Tensor], fb: list[Tensor]) -> list[Tensor]:
+        return [fuser(a, b) for fuser, a, b in zip(self.fusers, fa, fb)]
+
+    def decode(self, feats: list[Tensor]) -> Tensor:
+        return self.decoder(feats)
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        if a.shape != b.shape:
+            raise ValueError(f"sources must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        pa, (h, w) = self._pad(a)
+        pb, _ = self._pad(b)
+        fused = self.decode(self.fuse(self.encode(pa), self.encode(pb)))
+        return fused[..., :h, :w]
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """decode(encode(x)): the reconstruction path used by bilevel training and the reconstruction loss."""
+        px, (h, w) = self._pad(x)
+        return self.decode(self.encode(px))[..., :h, :w]

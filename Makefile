@@ -1,0 +1,33 @@
+# fusionlab: `make demo` (train + zero-shot evaluation on the embedded synthetic suite), `make test`.
+# Both create .venv on first use: the torch pair first (DESIGN §8), then the project.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_PAIR ?= torch==2.14.1 torchvision==0.29.1
+
+export HF_HUB_OFFLINE := 1
+export NO_ALBUMENTATIONS_UPDATE := 1
+export WANDB_MODE ?= offline
+
+.PHONY: demo test lint bench clean-venv
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q $(TORCH_PAIR)
+	$(PY) -m pip install -q -e ".[test,dev]"
+	@touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m fusionlab.train +experiment=ivif_zero_shot data.mode=synthetic
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests benchmarks
+
+bench: $(VENV)/.installed
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Training and evaluation engine: the LightningModule, schedules, results and logging helpers."""

@@ -1,0 +1,205 @@
+"""FusionModule: the one LightningModule that trains and evaluates every fusion model.
+
+Training modes are strategies of this module (DESIGN §2): ``joint`` takes one optimiser step on the
+weighted objective. Validation and test run one dataloader per dataset of the suite; the test loop
+also produces per-image result rows (method, dataset, task, image, metrics...) and fused images with
+colour restored, which the entry points turn into ``results.csv``/``results.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from fusionlab.color import restore_color
+from fusionlab.data.io import write_image
+from fusionlab.engine.schedules import warmup_cosine
+from fusionlab.losses import Objective
+from fusionlab.metrics import compute_metrics, compute_reference_metrics, to_metric_range
+
+log = logging.getLogger(__name__)
+
+MODES = ("joint",)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced NaN/Inf; the message names the loss term and the step."""
+
+
+class FusionModule(L.LightningModule):
+    """Wraps a fusion model (learned or classical) with its objective, optimiser and evaluation."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        objective: Objective | None = None,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: dict[str, Any] | None = None,
+        mode: str = "joint",
+        val_metrics: Sequence[str] = ("EN", "SD", "SF", "AG", "SSIM"),
+        test_metrics: Sequence[str] | None = None,
+        convention: str = "cddfuse",
+        method_name: str = "fusionlab",
+        output_dir: str | Path | None = None,
+        save_fused: bool = True,
+        panels_per_dataset: int = 4,
+    ) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"model.mode must be one of {MODES}, got {mode!r}")
+        self.model = model
+        self.objective = objective
+        self.optimizer_factory = optimizer
+        self.scheduler_cfg = dict(scheduler or {})
+        self.mode = mode
+        self.val_metrics = list(val_metrics)
+        self.test_metrics = list(test_metrics) if test_metrics is not None else None
+        self.convention = convention
+        self.method_name = method_name
+        self.output_dir = Path(output_dir) if output_dir else None
+        self.save_fused = save_fused
+        self.panels_per_dataset = panels_per_dataset
+        self.dataset_names: dict[str, list[str]] = {"val": [], "test": []}
+        self.test_rows: list[dict[str, Any]] = []
+        self.panels: dict[str, list[Tensor]] = {}
+
+    # -- model ------------------------------------------------------------------------------------
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        return self.model(a, b)
+
+    def configure_optimizers(self) -> Any:
+        if self.optimizer_factory is None:
+            raise ValueError("optim.optimizer is not configured")
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError(f"{type(self.model).__name__} has no trainable parameters: nothing to train")
+        opt = self.optimizer_factory(params)
+        if not self.scheduler_cfg or self.scheduler_cfg.get("name", "cosine") in (None, "none"):
+            return opt
+        total = int(self.trainer.estimated_stepping_batches)
+        sched = warmup_cosine(opt, total, float(self.scheduler_cfg.get("warmup_fraction", 0.05)),
+                              float(self.scheduler_cfg.get("min_lr_ratio", 0.01)))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # -- training ---------------------------------------------------------------------------------
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        if self.objective is None:
+            raise ValueError("training needs a loss: configure loss.terms")
+        fused = self.model(batch["a"], batch["b"])
+        total, parts = self.objective(fused, batch)
+        self._check_finite(total, parts)
+        bs = fused.shape[0]
+        self.log("train/loss", total, prog_bar=True, batch_size=bs)
+        for name, value in parts.items():
+            self.log(f"train/loss/{name}", value, batch_size=bs)
+        return total
+
+    def _check_finite(self, total: Tensor, parts: dict[str, Tensor]) -> None:
+        if torch.isfinite(total):
+            return
+        bad = [n for n, v in parts.items() if not torch.isfinite(v)] or ["(total)"]
+        raise NonFiniteLossError(
+            f"non-finite loss at step {self.global_step}: term(s) {', '.join(bad)} = "
+            + ", ".join(f"{n}={float(parts[n]) if n in parts else float(total)}" for n in bad)
+            + "; the last good checkpoint is kept in checkpoints/"
+        )
+
+    # -- evaluation -------------------------------------------------------------------------------
+    def _names(self, stage: str) -> list[str]:
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is None:
+            return []
+        return dm.val_names if stage == "val" else dm.test_names
+
+    def _dataset_of(self, stage: str, batch: dict, dataloader_idx: int) -> str:
+        names = self._names(stage)
+        if dataloader_idx < len(names):
+            return names[dataloader_idx]
+        return batch["dataset"][0]
+
+    def _fuse_for_eval(self, batch: dict) -> Tensor:
+        fused = self.model(batch["a"], batch["b"]).float()
+        if not torch.isfinite(fused).all():
+            raise FloatingPointError(f"non-finite fused output for {batch['dataset'][0]}/{batch['name'][0]}")
+        return fused.clamp(0, 1)
+
+    def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        fused = self._fuse_for_eval(batch)
+        dataset = self._dataset_of("val", batch, dataloader_idx)
+        bs = fused.shape[0]
+        if self.objective is not None:
+            total, _ = self.objective(fused, batch)
+            self.log("val/loss", total, batch_size=bs, add_dataloader_idx=False, prog_bar=True)
+        values = self._metrics(fused, batch, self.val_metrics)
+        for name, v in values.items():
+            finite = v[torch.isfinite(v)]
+            if finite.numel():
+                self.log(f"val/{dataset}/{name}", finite.mean(), batch_size=finite.numel(),
+                         add_dataloader_idx=False)
+
+    def _metrics(self, fused: Tensor, batch: dict, names: Sequence[str] | None) -> dict[str, Tensor]:
+        f, a, b = (to_metric_range(t.float()) for t in (fused, batch["a"], batch["b"]))
+        values = compute_metrics(f, a, b, names, convention=self.convention)
+        if "target" in batch:
+            values.update(compute_reference_metrics(f, to_metric_range(batch["target"].float())))
+        return values
+
+    def on_test_epoch_start(self) -> None:
+        self.test_rows = []
+        self.panels = {}
+
+    def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        fused = self._fuse_for_eval(batch)
+        dataset = self._dataset_of("test", batch, dataloader_idx)
+        values = self._metrics(fused, batch, self.test_metrics)
+        for i in range(fused.shape[0]):
+            row = {"method": self.method_name, "dataset": dataset, "task": batch["task"][i],
+                   "image": batch["name"][i]}
+            row.update({k: float(v[i]) for k, v in values.items()})
+            self.test_rows.append(row)
+            rgb = restore_color(fused[i], _get(batch, "cbcr_a", i), _get(batch, "cbcr_b", i))
+            if self.save_fused and self.output_dir is not None:
+                write_image(self.output_dir / "fused" / dataset / f"{batch['name'][i]}.png",
+                            rgb.permute(1, 2, 0).cpu().numpy())
+            panels = self.panels.setdefault(dataset, [])
+            if len(panels) < self.panels_per_dataset:
+                panels.append(self._panel(batch, i, rgb))
+        for name, v in values.items():
+            finite = v[torch.isfinite(v)]
+            if finite.numel():
+                self.log(f"test/{dataset}/{name}", finite.mean(), batch_size=finite.numel(),
+                         add_dataloader_idx=False)
+
+    @staticmethod
+    def _panel(batch: dict, i: int, fused_rgb: Tensor) -> Tensor:
+        """a | b | fused side by side, each in its own colours (for W&B and the image grid)."""
+        a = restore_color(batch["a"][i].float(), _get(batch, "cbcr_a", i), None)
+        b = restore_color(batch["b"][i].float(), None, _get(batch, "cbcr_b", i))
+        tiles = [t.expand(3, -1, -1) if t.shape[0] == 1 else t for t in (a, b, fused_rgb)]
+        sep = torch.ones(3, tiles[0].shape[1], 4, device=fused_rgb.device)
+        return torch.cat([tiles[0], sep, tiles[1], sep, tiles[2]], dim=2).cpu()
+
+    def on_test_epoch_end(self) -> None:
+        if self.trainer.world_size > 1:
+            gathered: list[list[dict]] = [None] * self.trainer.world_size  # type: ignore[list-item]
+            torch.distributed.all_gather_object(gathered, self.test_rows)
+            self.test_rows = [r for rows in gathered for r in rows]
+
+
+def _get(batch: dict, key: str, i: int) -> Tensor | None:
+    value = batch.get(key)
+    return None if value is None else value[i].float()
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(total, trainable) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable
+

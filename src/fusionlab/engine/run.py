@@ -1,0 +1,156 @@
+"""Build a run from a composed config and execute it: fit, then evaluate the suite and report.
+
+The entry points (``python -m fusionlab.train`` / ``evaluate``) are thin wrappers around these
+functions, which take a plain ``DictConfig`` so tests and notebooks can call them without the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from fusionlab.data.datamodule import FusionDataModule
+from fusionlab.engine.module import FusionModule, count_parameters
+from fusionlab.engine.results import console_table, write_grids, write_results
+
+log = logging.getLogger(__name__)
+
+# The columns printed at the end of a run (results.md has every metric).
+CONSOLE_METRICS = ("EN", "SD", "SF", "AG", "MI", "VIF", "Qabf", "SSIM", "PSNR_gt", "SSIM_gt")
+
+
+def _instantiate_group(group: DictConfig | None) -> list[Any]:
+    """Instantiate every non-null entry of a dict-of-configs group (loggers, callbacks)."""
+    if not group:
+        return []
+    return [instantiate(node) for node in group.values() if node is not None and "_target_" in node]
+
+
+def build_datamodule(cfg: DictConfig) -> FusionDataModule:
+    return instantiate(cfg.data, _convert_="all")
+
+
+def build_module(cfg: DictConfig, model: torch.nn.Module | None = None, with_objective: bool = True) -> FusionModule:
+    """The LightningModule for ``cfg`` (a given ``model`` replaces ``cfg.model``, e.g. a classical baseline)."""
+    model = model if model is not None else instantiate(cfg.model)
+    objective = instantiate(cfg.loss, _convert_="all") if with_objective and cfg.get("loss") else None
+    optim = cfg.get("optim") or {}
+    return FusionModule(
+        model=model,
+        objective=objective,
+        optimizer=instantiate(optim["optimizer"]) if optim.get("optimizer") else None,
+        scheduler=OmegaConf.to_container(optim["scheduler"]) if optim.get("scheduler") else None,
+        mode=optim.get("mode", "joint"),
+        val_metrics=list(cfg.eval.val_metrics),
+        test_metrics=list(cfg.eval.metrics) if cfg.eval.get("metrics") else None,
+        convention=cfg.eval.convention,
+        method_name=str(cfg.get("method_name") or type(model).__name__),
+        output_dir=cfg.paths.output_dir,
+        save_fused=bool(cfg.eval.save_fused),
+        panels_per_dataset=int(cfg.eval.panels_per_dataset),
+    )
+
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    loggers = _instantiate_group(cfg.get("logger"))
+    callbacks = _instantiate_group(cfg.get("callbacks"))
+    return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+
+
+def log_config(trainer: L.Trainer, cfg: DictConfig, module: FusionModule) -> None:
+    """Send the resolved config (and parameter counts) to every logger, so W&B shows the whole run."""
+    params = OmegaConf.to_container(cfg, resolve=True)
+    total, trainable = count_parameters(module.model)
+    params["model/params_total"] = total
+    params["model/params_trainable"] = trainable
+    for lg in trainer.loggers:
+        lg.log_hyperparams(params)
+
+
+def report(trainer: L.Trainer, module: FusionModule, cfg: DictConfig, notes: list[str]) -> dict[str, Any]:
+    """Write results.csv / results.md / grids, log the table and panels to W&B, print a summary."""
+    rows = module.test_rows
+    out = Path(cfg.paths.output_dir)
+    csv_path, md_path = write_results(rows, out, cfg.eval.convention, title=f"fusionlab: {cfg.task_name}", notes=notes)
+    grids = write_grids(module.panels, out)
+    _log_to_wandb(trainer, rows, module.panels)
+    from rich.console import Console
+
+    shown = [m for m in CONSOLE_METRICS if any(m in r for r in rows)]
+    Console(width=160).print(console_table(rows, shown, title=f"{cfg.task_name}: mean per dataset "
+                                           f"({cfg.eval.convention} convention; all metrics in {md_path.name})"))
+    log.info("results: %s, %s; fused images under %s", csv_path, md_path, out / "fused")
+    return {"rows": rows, "results_csv": csv_path, "results_md": md_path, "grids": grids}
+
+
+def _log_to_wandb(trainer: L.Trainer, rows: list[dict], panels: dict[str, list[torch.Tensor]]) -> None:
+    from lightning.pytorch.loggers import WandbLogger
+
+    for lg in trainer.loggers:
+        if not isinstance(lg, WandbLogger):
+            continue
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        lg.log_table(key="results", columns=columns, data=[[r.get(c) for c in columns] for r in rows])
+        for dataset, tiles in panels.items():
+            if tiles:
+                lg.log_image(key=f"panels/{dataset}", images=[t.permute(1, 2, 0).numpy() for t in tiles],
+                             caption=["a | b | fused"] * len(tiles))
+
+
+def finish_loggers(trainer: L.Trainer) -> None:
+    """Flush and close W&B so the offline run folder is complete when the process ends."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for lg in trainer.loggers:
+        lg.finalize("success")
+        if isinstance(lg, WandbLogger):
+            lg.experiment.finish()
+
+
+def run_training(cfg: DictConfig) -> dict[str, Any]:
+    """Fit (``cfg.train``) then evaluate the suite (``cfg.test``) on the best or last checkpoint."""
+    L.seed_everything(int(cfg.seed), workers=True)
+    start = time.perf_counter()
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg)
+    trainer = build_trainer(cfg)
+    log_config(trainer, cfg, module)
+    notes = [f"Data mode: {datamodule.mode} (data_dir: {datamodule.data_dir})."]
+    log.info("data mode: %s; training sources: %s", datamodule.mode, ", ".join(datamodule.train_keys))
+    result: dict[str, Any] = {"datamodule": datamodule, "module": module, "trainer": trainer}
+    try:
+        ckpt_path = cfg.get("ckpt_path")
+        if cfg.get("train", True):
+            if ckpt_path == "last":
+                ckpt_path = str(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+            ckpt_path = _best_or_last(trainer)
+        if cfg.get("test", True):
+            trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True, verbose=False)
+            if trainer.is_global_zero:
+                notes.append(f"Checkpoint: {ckpt_path or '(weights in memory)'}.")
+                result.update(report(trainer, module, cfg, notes))
+        result["ckpt_path"] = ckpt_path
+    finally:
+        if trainer.is_global_zero:
+            finish_loggers(trainer)
+    log.info("finished in %.1f s", time.perf_counter() - start)
+    return result
+
+
+def _best_or_last(trainer: L.Trainer) -> str | None:
+    cb = trainer.checkpoint_callback
+    if cb is None:
+        return None
+    best = getattr(cb, "best_model_path", "")
+    if best and Path(best).is_file():
+        return best
+    last = getattr(cb, "last_model_path", "")
+    return last if last and Path(last).is_file() else None

@@ -1,0 +1,6 @@
+"""Loss terms (one ``nn.Module`` per term, each with a name and a weight) and the weighted Objective."""
+
+from fusionlab.losses.base import LossTerm, Objective
+from fusionlab.losses.pixel import GradientLoss, IntensityLoss, SSIMLoss
+
+__all__ = ["GradientLoss", "IntensityLoss", "LossTerm", "Objective", "SSIMLoss"]

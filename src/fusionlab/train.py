@@ -1,0 +1,29 @@
+"""``python -m fusionlab.train [overrides]``: fit a fusion model and evaluate it on a suite.
+
+Example: ``python -m fusionlab.train +experiment=ivif_zero_shot model/backbone=cnn loss.terms.ssim.weight=5``.
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from fusionlab import cli  # noqa: F401  (sets offline-safe environment defaults before heavy imports)
+from fusionlab.config import conf_dir, register_resolvers
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")
+def _hydra_main(cfg: DictConfig) -> None:
+    from fusionlab.engine.run import run_training
+
+    cli.run_cli(lambda: run_training(cfg))
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -58,7 +58,6 @@ def test_weighted_mixing_draws_sources_in_proportion():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"train": []}, "data.train is empty"),
         ({"train": [{"source": "msrs", "weight": -1}]}, r"data.train\[0\].weight must be > 0"),
         ({"train": [{"source": "nope"}]}, "unknown data source 'nope'; available: .*msrs"),
         ({"patch_size": 0}, "data.patch_size must be >= 1"),
@@ -68,6 +67,13 @@ def test_weighted_mixing_draws_sources_in_proportion():
 def test_configuration_errors_name_the_key(kwargs, message):
     with pytest.raises((DataConfigError, KeyError), match=message):
         _dm(**kwargs)
+
+
+def test_empty_training_list_fails_only_when_training():
+    dm = _dm(train=[])
+    dm.setup("test")
+    with pytest.raises(DataConfigError, match="data.train is empty"):
+        dm.setup("fit")
 
 
 def test_collate_drops_keys_only_some_samples_have():

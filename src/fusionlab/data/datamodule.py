@@ -41,20 +41,24 @@ def collate_samples(samples: list[dict]) -> dict:
 
 
 def resolve_mode(mode: str, data_dir: str | Path | None, keys: Sequence[str]) -> str:
-    """Decide ``real`` or ``synthetic`` for this run (see module docstring)."""
+    """Decide ``real`` or ``synthetic`` for this run (see module docstring).
+
+    ``auto`` means real data as soon as ``data_dir`` holds any of the requested datasets; from then on
+    every requested dataset must be there, so a partial folder fails loudly instead of mixing modes.
+    """
     if mode not in MODES:
         raise DataConfigError(f"data.mode must be one of {MODES}, got {mode!r}")
     if mode != "auto":
         return mode
-    roots = [get_source(k).root for k in keys if not get_source(k).embedded]
+    roots = sorted({get_source(k).root for k in keys if not get_source(k).embedded})
     if not roots:
         return "synthetic"
-    if data_dir is not None and all((Path(data_dir) / r).is_dir() for r in roots):
+    if data_dir is not None and any((Path(data_dir) / r).is_dir() for r in roots):
         return "real"
     log.warning(
-        "data.mode=auto: %s not found under paths.data_dir=%s; using the embedded synthetic suite "
+        "data.mode=auto: none of %s found under paths.data_dir=%s; using the embedded synthetic suite "
         "(set paths.data_dir or FUSIONLAB_DATA to real data, or data.mode=real to require it)",
-        ", ".join(sorted(set(roots))), data_dir,
+        ", ".join(roots), data_dir,
     )
     return "synthetic"
 
@@ -79,8 +83,6 @@ class FusionDataModule(L.LightningDataModule):
         options: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         super().__init__()
-        if not train:
-            raise DataConfigError("data.train is empty: list at least one {source: KEY, weight: W}")
         for i, entry in enumerate(train):
             if "source" not in entry:
                 raise DataConfigError(f"data.train[{i}] needs a 'source' key, got {dict(entry)}")
@@ -102,7 +104,7 @@ class FusionDataModule(L.LightningDataModule):
         all_keys = [e["source"] for e in self.train_entries] + self.test_keys + (self.val_keys or [])
         for key in all_keys:
             get_source(key)  # unknown keys fail here, listing the known ones
-        self.mode = resolve_mode(mode, self.data_dir, [e["source"] for e in self.train_entries])
+        self.mode = resolve_mode(mode, self.data_dir, all_keys)
         self._train: Dataset | None = None
         self._train_weights: torch.Tensor | None = None
         self._val: dict[str, Dataset] = {}
@@ -149,6 +151,8 @@ class FusionDataModule(L.LightningDataModule):
     # -- Lightning hooks --------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and self._train is None:
+            if not self.train_entries:
+                raise DataConfigError("data.train is empty: list at least one {source: KEY, weight: W}")
             weights: dict[str, float] = {}
             for e in self.train_entries:
                 key = self._map([e["source"]])[0]

@@ -74,13 +74,13 @@ def log_config(trainer: L.Trainer, cfg: DictConfig, module: FusionModule) -> Non
         lg.log_hyperparams(params)
 
 
-def report(trainer: L.Trainer, module: FusionModule, cfg: DictConfig, notes: list[str]) -> dict[str, Any]:
+def report(trainer: L.Trainer, rows: list[dict], panels: dict[str, list[torch.Tensor]], cfg: DictConfig,
+           notes: list[str]) -> dict[str, Any]:
     """Write results.csv / results.md / grids, log the table and panels to W&B, print a summary."""
-    rows = module.test_rows
     out = Path(cfg.paths.output_dir)
     csv_path, md_path = write_results(rows, out, cfg.eval.convention, title=f"fusionlab: {cfg.task_name}", notes=notes)
-    grids = write_grids(module.panels, out)
-    _log_to_wandb(trainer, rows, module.panels)
+    grids = write_grids(panels, out)
+    _log_to_wandb(trainer, rows, panels)
     from rich.console import Console
 
     shown = [m for m in CONSOLE_METRICS if any(m in r for r in rows)]
@@ -136,7 +136,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
             trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True, verbose=False)
             if trainer.is_global_zero:
                 notes.append(f"Checkpoint: {ckpt_path or '(weights in memory)'}.")
-                result.update(report(trainer, module, cfg, notes))
+                result.update(report(trainer, module.test_rows, module.panels, cfg, notes))
         result["ckpt_path"] = ckpt_path
     finally:
         if trainer.is_global_zero:

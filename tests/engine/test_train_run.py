@@ -1,0 +1,100 @@
+"""End to end: compose the real config, fit a few steps, evaluate the suite, check the run folder."""
+
+from __future__ import annotations
+
+import csv
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fusionlab.engine.run import run_training
+
+FAST = ("+debug=fast", "data.mode=synthetic", "logger=csv", "eval.metrics=[EN,SD,SF,AG,SSIM,Qabf]")
+
+
+def _results(run_dir: Path) -> list[dict]:
+    with open(run_dir / "results.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_tiny_fit_and_zero_shot_evaluation(compose, tmp_path):
+    run_dir = tmp_path / "run"
+    cfg = compose("+experiment=ivif_zero_shot", *FAST, output_dir=run_dir)
+    out = run_training(cfg)
+    rows = _results(run_dir)
+    assert {r["task"] for r in rows} == {"ivif", "mif", "mef", "mff"}
+    assert {r["dataset"] for r in rows} == {"synthetic/ivif", "synthetic/mif", "synthetic/mef", "synthetic/mff"}
+    assert len(rows) == 4 * 2  # two test images per synthetic dataset in +debug=fast
+    for r in rows:
+        assert r["method"] == "fusionnet-cnn"
+        for m in ("EN", "SD", "SF", "AG", "SSIM", "Qabf", "PSNR_gt", "SSIM_gt"):
+            assert math.isfinite(float(r[m])), (m, r)
+    md = (run_dir / "results.md").read_text()
+    assert "Mean per dataset" in md and "Mean per task" in md and "cddfuse" in md and "Data mode: synthetic" in md
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert out["ckpt_path"] and Path(out["ckpt_path"]).is_file()
+    # fused images with colour restored where a source had colour (MEF: both sources are colour)
+    from PIL import Image
+
+    mef = sorted((run_dir / "fused" / "synthetic" / "mef").glob("*.png"))
+    assert len(mef) == 2 and Image.open(mef[0]).mode == "RGB"
+    ct_or_pet = sorted((run_dir / "fused" / "synthetic" / "mif").glob("*.png"))
+    assert len(ct_or_pet) == 2
+    assert len(list((run_dir / "grids").glob("*.png"))) == 4
+    # per-term training losses are logged
+    header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0]
+    for term in ("train/loss/intensity", "train/loss/gradient", "train/loss/ssim"):
+        assert term in header
+
+
+def test_same_seed_same_metrics(compose, tmp_path):
+    def run(name: str) -> list[dict]:
+        cfg = compose(*FAST, "seed=3", "callbacks=none", "eval.save_fused=false", output_dir=tmp_path / name)
+        run_training(cfg)
+        return _results(tmp_path / name)
+
+    first, second = run("one"), run("two")
+    assert first == second
+    third = [r for r in _results(tmp_path / "one")]
+    assert third == first
+
+
+def test_wandb_offline_run_is_written(compose, tmp_path):
+    run_dir = tmp_path / "run"
+    cfg = compose(*FAST[:2], "logger=wandb", "eval.metrics=[EN,SSIM]", "eval.suite=[synthetic/mff]",
+                  output_dir=run_dir)
+    run_training(cfg)
+    runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    media = runs[0] / "files" / "media"
+    assert list((media / "table").glob("results_*.table.json"))
+    assert len(list((media / "images" / "panels").rglob("*.png"))) == 2  # a | b | fused panels
+    (record,) = runs[0].glob("*.wandb")
+    deadline = time.monotonic() + 30  # wandb-core (a separate process) may still be flushing the record file
+    while b"model/params_total" not in (data := record.read_bytes()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for needle in (b"task_name", b"train/loss/intensity", b"train/loss/ssim", b"model/params_total"):
+        assert needle in data, needle
+
+
+@pytest.mark.slow
+def test_cli_errors_are_one_line_and_non_zero(tmp_path):
+    cmd = [sys.executable, "-m", "fusionlab.train", "+experiment=ivif_zero_shot", "data.mode=real",
+           f"paths.data_dir={tmp_path / 'empty'}", f"paths.log_dir={tmp_path / 'out'}", "logger=csv"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    err_lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert err_lines == [f"error: MSRS not found at {tmp_path / 'empty' / 'msrs'}: set paths.data_dir or "
+                         "FUSIONLAB_DATA (or use data.mode=synthetic for the embedded suite)"]
+    assert not list((tmp_path / "out").rglob("results.csv"))
+
+    bad_weight = subprocess.run([*cmd[:3], "+debug=fast", "data.mode=synthetic", "loss.terms.ssim.weight=-1",
+                                 f"paths.log_dir={tmp_path / 'out'}", "logger=csv"],
+                                capture_output=True, text=True, timeout=300)
+    assert bad_weight.returncode == 2
+    assert "error: loss weight must be a finite number >= 0, got -1.0 for term" in bad_weight.stderr
+    assert "config key: loss" in bad_weight.stderr

@@ -22,6 +22,7 @@ from fusionlab.data.io import write_image
 from fusionlab.engine.schedules import warmup_cosine
 from fusionlab.losses import Objective
 from fusionlab.metrics import compute_metrics, compute_reference_metrics, to_metric_range
+from fusionlab.models.tiling import tiled_fuse
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class FusionModule(L.LightningModule):
         output_dir: str | Path | None = None,
         save_fused: bool = True,
         panels_per_dataset: int = 4,
+        tile_size: int | None = 1024,
+        tile_overlap: int = 64,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -65,6 +68,9 @@ class FusionModule(L.LightningModule):
         self.output_dir = Path(output_dir) if output_dir else None
         self.save_fused = save_fused
         self.panels_per_dataset = panels_per_dataset
+        if tile_size is not None and (tile_size <= 0 or tile_overlap < 0):
+            raise ValueError(f"eval.tile_size must be > 0 (or null) and eval.tile_overlap >= 0, got {tile_size}, {tile_overlap}")
+        self.tile_size, self.tile_overlap = tile_size, tile_overlap
         self.dataset_names: dict[str, list[str]] = {"val": [], "test": []}
         self.test_rows: list[dict[str, Any]] = []
         self.panels: dict[str, list[Tensor]] = {}
@@ -124,7 +130,12 @@ class FusionModule(L.LightningModule):
         return batch["dataset"][0]
 
     def _fuse_for_eval(self, batch: dict) -> Tensor:
-        fused = self.model(batch["a"], batch["b"]).float()
+        a, b = batch["a"], batch["b"]
+        if self.tile_size is not None and max(a.shape[-2:]) > self.tile_size:
+            multiple = int(getattr(self.model, "size_multiple", 1))
+            fused = tiled_fuse(self.model, a, b, self.tile_size, self.tile_overlap, multiple)
+        else:
+            fused = self.model(a, b).float()
         if not torch.isfinite(fused).all():
             raise FloatingPointError(f"non-finite fused output for {batch['dataset'][0]}/{batch['name'][0]}")
         return fused.clamp(0, 1)

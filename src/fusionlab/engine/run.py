@@ -55,6 +55,8 @@ def build_module(cfg: DictConfig, model: torch.nn.Module | None = None, with_obj
         output_dir=cfg.paths.output_dir,
         save_fused=bool(cfg.eval.save_fused),
         panels_per_dataset=int(cfg.eval.panels_per_dataset),
+        tile_size=cfg.eval.get("tile_size"),
+        tile_overlap=int(cfg.eval.get("tile_overlap", 64)),
     )
 
 

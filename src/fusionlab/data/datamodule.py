@@ -18,7 +18,8 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, WeightedRandomSampler
+import torch.distributed as dist
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, WeightedRandomSampler
 from torch.utils.data._utils.collate import default_collate
 
 from fusionlab.data.sources import BuildRequest, embedded_counterpart, get_source
@@ -38,6 +39,25 @@ def collate_samples(samples: list[dict]) -> dict:
     for s in samples[1:]:
         common &= set(s)
     return default_collate([{k: s[k] for k in common} for s in samples])
+
+
+class UnpaddedShardSampler(DistributedSampler):
+    """Rank ``r`` of ``n`` takes items ``r, r+n, ...``: every test image is evaluated exactly once.
+
+    Lightning's default DistributedSampler pads shards with duplicates so that ranks stay in step,
+    which would count some images twice in a results table. Being a DistributedSampler subclass,
+    Lightning leaves it in place.
+    """
+
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)
+        self.indices = list(range(rank, len(dataset), num_replicas))  # type: ignore[arg-type]
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 def resolve_mode(mode: str, data_dir: str | Path | None, keys: Sequence[str]) -> str:
@@ -190,4 +210,8 @@ class FusionDataModule(L.LightningDataModule):
         return [self._loader(ds, self.eval_batch_size) for ds in self._val.values()]
 
     def test_dataloader(self) -> list[DataLoader]:
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            world, rank = dist.get_world_size(), dist.get_rank()
+            return [self._loader(ds, self.eval_batch_size, sampler=UnpaddedShardSampler(ds, world, rank))
+                    for ds in self._test.values()]
         return [self._loader(ds, self.eval_batch_size) for ds in self._test.values()]

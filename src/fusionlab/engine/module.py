@@ -74,6 +74,9 @@ class FusionModule(L.LightningModule):
         self.dataset_names: dict[str, list[str]] = {"val": [], "test": []}
         self.test_rows: list[dict[str, Any]] = []
         self.panels: dict[str, list[Tensor]] = {}
+        # Called on global rank zero with (trainer, rows, panels) once the test epoch is gathered; it runs
+        # inside the worker process, so results are written under every strategy (ddp_spawn included).
+        self.reporter: Callable[[Any, list[dict[str, Any]], dict[str, list[Tensor]]], Any] | None = None
 
     # -- model ------------------------------------------------------------------------------------
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
@@ -146,13 +149,13 @@ class FusionModule(L.LightningModule):
         bs = fused.shape[0]
         if self.objective is not None:
             total, _ = self.objective(fused, batch)
-            self.log("val/loss", total, batch_size=bs, add_dataloader_idx=False, prog_bar=True)
+            self.log("val/loss", total, batch_size=bs, add_dataloader_idx=False, prog_bar=True, sync_dist=True)
         values = self._metrics(fused, batch, self.val_metrics)
         for name, v in values.items():
             finite = v[torch.isfinite(v)]
             if finite.numel():
                 self.log(f"val/{dataset}/{name}", finite.mean(), batch_size=finite.numel(),
-                         add_dataloader_idx=False)
+                         add_dataloader_idx=False, sync_dist=True)
 
     def _metrics(self, fused: Tensor, batch: dict, names: Sequence[str] | None) -> dict[str, Tensor]:
         f, a, b = (to_metric_range(t.float()) for t in (fused, batch["a"], batch["b"]))
@@ -181,11 +184,6 @@ class FusionModule(L.LightningModule):
             panels = self.panels.setdefault(dataset, [])
             if len(panels) < self.panels_per_dataset:
                 panels.append(self._panel(batch, i, rgb))
-        for name, v in values.items():
-            finite = v[torch.isfinite(v)]
-            if finite.numel():
-                self.log(f"test/{dataset}/{name}", finite.mean(), batch_size=finite.numel(),
-                         add_dataloader_idx=False)
 
     @staticmethod
     def _panel(batch: dict, i: int, fused_rgb: Tensor) -> Tensor:
@@ -201,6 +199,19 @@ class FusionModule(L.LightningModule):
             gathered: list[list[dict]] = [None] * self.trainer.world_size  # type: ignore[list-item]
             torch.distributed.all_gather_object(gathered, self.test_rows)
             self.test_rows = [r for rows in gathered for r in rows]
+        order = {name: i for i, name in enumerate(self._names("test"))}
+        self.test_rows.sort(key=lambda r: (r["method"], order.get(r["dataset"], len(order)), r["dataset"], r["image"]))
+        # Means come from the gathered per-image rows (exact under DDP, each image once), logged by rank 0.
+        if self.trainer.is_global_zero and self.trainer.loggers:
+            from fusionlab.engine.results import summarise
+
+            ds_rows, _ = summarise(self.test_rows) if self.test_rows else ([], [])
+            metrics = {f"test/{r['dataset']}/{k}": v for r in ds_rows for k, v in r.items()
+                       if k not in ("method", "dataset", "task", "n") and isinstance(v, float) and v == v}
+            for lg in self.trainer.loggers:
+                lg.log_metrics(metrics, step=self.global_step)
+        if self.trainer.is_global_zero and self.reporter is not None:
+            self.reporter(self.trainer, self.test_rows, self.panels)
 
 
 def _get(batch: dict, key: str, i: int) -> Tensor | None:

@@ -92,6 +92,17 @@ def report(trainer: L.Trainer, rows: list[dict], panels: dict[str, list[torch.Te
     return {"rows": rows, "results_csv": csv_path, "results_md": md_path, "grids": grids}
 
 
+class ResultsReporter:
+    """Picklable hook that writes a run's results from inside the (rank-zero) test process."""
+
+    def __init__(self, cfg: DictConfig, notes: list[str]) -> None:
+        self.cfg, self.notes = cfg, notes
+        self.outputs: dict[str, Any] = {}
+
+    def __call__(self, trainer: L.Trainer, rows: list[dict], panels: dict[str, list[torch.Tensor]]) -> None:
+        self.outputs = report(trainer, rows, panels, self.cfg, self.notes)
+
+
 def _log_to_wandb(trainer: L.Trainer, rows: list[dict], panels: dict[str, list[torch.Tensor]]) -> None:
     from lightning.pytorch.loggers import WandbLogger
 
@@ -135,10 +146,11 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
             ckpt_path = _best_or_last(trainer)
         if cfg.get("test", True):
+            notes.append(f"Checkpoint: {ckpt_path or '(weights in memory)'}.")
+            module.reporter = reporter = ResultsReporter(cfg, notes)
             trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True, verbose=False)
-            if trainer.is_global_zero:
-                notes.append(f"Checkpoint: {ckpt_path or '(weights in memory)'}.")
-                result.update(report(trainer, module.test_rows, module.panels, cfg, notes))
+            result.update(reporter.outputs)
+            result["rows"] = module.test_rows
         result["ckpt_path"] = ckpt_path
     finally:
         if trainer.is_global_zero:

@@ -19,9 +19,10 @@ from typing import Any
 import lightning as L
 import torch
 import torch.distributed as dist
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, WeightedRandomSampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler
 from torch.utils.data._utils.collate import default_collate
 
+from fusionlab.data.sampling import EpochWeightedSampler, ResumableDataLoader, SeededSamples
 from fusionlab.data.sources import BuildRequest, embedded_counterpart, get_source
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,10 @@ class FusionDataModule(L.LightningDataModule):
     def test_names(self) -> list[str]:
         return list(self._test)
 
+    def batches_per_epoch(self, world_size: int = 1) -> int:
+        """Training batches per epoch on each rank (``drop_last``), without building the loader."""
+        return max((self.samples_per_epoch // max(world_size, 1)) // self.batch_size, 0)
+
     def task_of(self, key: str) -> str:
         return get_source(key).task
 
@@ -184,7 +189,7 @@ class FusionDataModule(L.LightningDataModule):
                     raise DataConfigError(f"training source {key!r} has no samples")
                 parts.append(ds)
                 per_sample.append(torch.full((len(ds),), w / len(ds), dtype=torch.double))
-            self._train = ConcatDataset(parts)
+            self._train = SeededSamples(ConcatDataset(parts), self.seed)
             self._train_weights = torch.cat(per_sample)
         if stage in (None, "fit", "validate") and not self._val:
             val_keys = self._map(self.val_keys) if self.val_keys is not None else self.train_keys
@@ -202,9 +207,11 @@ class FusionDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         assert self._train is not None and self._train_weights is not None, "call setup('fit') first"
-        gen = torch.Generator().manual_seed(self.seed)
-        sampler = WeightedRandomSampler(self._train_weights, self.samples_per_epoch, replacement=True, generator=gen)
-        return self._loader(self._train, self.batch_size, sampler=sampler, drop_last=True)
+        sampler = EpochWeightedSampler(self._train_weights, self.samples_per_epoch, self.seed)
+        return ResumableDataLoader(
+            self._train, batch_size=self.batch_size, sampler=sampler, drop_last=True, num_workers=self.num_workers,
+            collate_fn=collate_samples, persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
+        )
 
     def val_dataloader(self) -> list[DataLoader]:
         return [self._loader(ds, self.eval_batch_size) for ds in self._val.values()]

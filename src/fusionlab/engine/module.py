@@ -9,6 +9,7 @@ colour restored, which the entry points turn into ``results.csv``/``results.md``
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -91,12 +92,40 @@ class FusionModule(L.LightningModule):
         opt = self.optimizer_factory(params)
         if not self.scheduler_cfg or self.scheduler_cfg.get("name", "cosine") in (None, "none"):
             return opt
-        total = int(self.trainer.estimated_stepping_batches)
+        total = self._total_steps()
         sched = warmup_cosine(opt, total, float(self.scheduler_cfg.get("warmup_fraction", 0.05)),
                               float(self.scheduler_cfg.get("min_lr_ratio", 0.01)))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
+    def _total_steps(self) -> int:
+        """Optimiser steps of the whole fit, for the LR schedule.
+
+        Computed from the DataModule's epoch length rather than ``trainer.estimated_stepping_batches``:
+        that property builds the train loader before a checkpoint is restored, after which Lightning
+        never hands the loader its saved position, and mid-epoch resume would replay batches.
+        """
+        trainer = self.trainer
+        dm = getattr(trainer, "datamodule", None)
+        per_epoch = getattr(dm, "batches_per_epoch", None)
+        if per_epoch is None:
+            return int(trainer.estimated_stepping_batches)
+        batches = per_epoch(trainer.world_size)
+        if trainer.limit_train_batches is not None and trainer.limit_train_batches != 1.0:
+            lim = trainer.limit_train_batches
+            batches = int(lim) if isinstance(lim, int) else int(batches * lim)
+        steps_per_epoch = max(math.ceil(batches / trainer.accumulate_grad_batches), 1)
+        epochs_total = steps_per_epoch * trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+        candidates = [t for t in (epochs_total, trainer.max_steps if trainer.max_steps > 0 else None) if t]
+        return min(candidates) if candidates else steps_per_epoch
+
     # -- training ---------------------------------------------------------------------------------
+    def on_train_start(self) -> None:
+        # Mid-epoch resume: the loader records how many batches of this epoch the loop has processed.
+        loader = self.trainer.train_dataloader
+        if hasattr(loader, "progress"):
+            epoch_loop = self.trainer.fit_loop.epoch_loop
+            loader.progress = lambda: epoch_loop.batch_progress.current.processed
+
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         if self.objective is None:
             raise ValueError("training needs a loss: configure loss.terms")

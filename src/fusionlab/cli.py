@@ -36,7 +36,7 @@ def user_error_message(err: BaseException) -> str | None:
             err = cause
         else:
             return text.splitlines()[0] + (f" (config key: {key})" if key else "")
-    user_errors = (DataConfigError, NonFiniteLossError, ValueError, KeyError, FileNotFoundError, TypeError,
+    user_errors = (DataConfigError, NonFiniteLossError, ValueError, KeyError, FileNotFoundError, FileExistsError, TypeError,
                    HydraException, OmegaConfBaseException)
     if not isinstance(err, user_errors):
         return None

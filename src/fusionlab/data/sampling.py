@@ -24,7 +24,8 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 
 
 class EpochWeightedSampler(Sampler):
-    """Weighted sampling with replacement; yields ``(epoch, index)`` so datasets can seed per sample."""
+    """Weighted sampling with replacement; yields ``(epoch, position, index)`` so datasets can seed per draw
+    (an index drawn twice in one epoch gets two different augmentations)."""
 
     def __init__(self, weights: torch.Tensor, num_samples: int, seed: int = 0) -> None:
         self.weights = weights.double()
@@ -41,19 +42,20 @@ class EpochWeightedSampler(Sampler):
         """Skip the first ``skip`` draws of ``epoch`` the next time that epoch is iterated."""
         self._skip_epoch, self._skip = int(epoch), int(skip)
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         draws = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=gen).tolist()
         start = self._skip if self._skip_epoch == self.epoch else 0
         self._skip, self._skip_epoch = 0, -1
-        return iter([(self.epoch, i) for i in draws[start:]])
+        return iter([(self.epoch, pos, i) for pos, i in enumerate(draws) if pos >= start])
 
     def __len__(self) -> int:
         return self.num_samples
 
 
 class SeededSamples(Dataset):
-    """Wraps a dataset: item ``(epoch, index)`` is loaded with every RNG seeded from (seed, epoch, index)."""
+    """Wraps a dataset: item ``(epoch, position, index)`` is loaded with every RNG seeded from
+    (seed, epoch, position); datasets (or ConcatDataset parts) with a ``reseed(seed)`` method get it too."""
 
     def __init__(self, dataset: Dataset, seed: int) -> None:
         self.dataset, self.seed = dataset, int(seed)
@@ -61,16 +63,17 @@ class SeededSamples(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, key: tuple[int, int] | int) -> Any:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
-        s = sample_seed(self.seed, epoch, index)
+    def __getitem__(self, key: tuple[int, int, int] | int) -> Any:
+        epoch, pos, index = key if isinstance(key, tuple) else (0, key, key)
+        s = sample_seed(self.seed, epoch, pos)
         random.seed(s)
         np.random.seed(s % 2**32)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(s)
-            reseed = getattr(self.dataset, "reseed", None)
-            if callable(reseed):
-                reseed(s)
+            for part in getattr(self.dataset, "datasets", [self.dataset]):
+                reseed = getattr(part, "reseed", None)
+                if callable(reseed):
+                    reseed(s)
             return self.dataset[index]
 
 

@@ -22,6 +22,7 @@ from fusionlab.engine.run import (
     build_trainer,
     finish_loggers,
     log_config,
+    read_checkpoint,
     report,
 )
 
@@ -40,15 +41,7 @@ def run_config_of(ckpt_path: Path) -> DictConfig | None:
 def load_checkpoint_model(ckpt_path: str | Path, model_cfg: DictConfig) -> torch.nn.Module:
     """Instantiate ``model_cfg`` and load the checkpoint's weights; mismatches name the keys."""
     path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path} (ckpt_path)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means a broken or foreign file
-        raise ValueError(f"cannot read checkpoint {path}: {err}. Is the file complete?") from err
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f"checkpoint {path} holds no state_dict")
+    state = read_checkpoint(path)["state_dict"]
     weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")} or state
     model = instantiate(model_cfg)
     result = model.load_state_dict(weights, strict=False)

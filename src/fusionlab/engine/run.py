@@ -131,6 +131,17 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     """Fit (``cfg.train``) then evaluate the suite (``cfg.test``) on the best or last checkpoint."""
     L.seed_everything(int(cfg.seed), workers=True)
     start = time.perf_counter()
+    out_dir = Path(cfg.paths.output_dir)
+    if (out_dir / "results.csv").exists():
+        raise FileExistsError(
+            f"run directory {out_dir} already holds results.csv: start a new run (a new hydra.run.dir) "
+            "or remove the folder; fusionlab does not overwrite finished results"
+        )
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path == "last":
+        ckpt_path = str(out_dir / "checkpoints" / "last.ckpt")
+    if ckpt_path:
+        read_checkpoint(ckpt_path)
     datamodule = build_datamodule(cfg)
     module = build_module(cfg)
     trainer = build_trainer(cfg)
@@ -139,11 +150,8 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     log.info("data mode: %s; training sources: %s", datamodule.mode, ", ".join(datamodule.train_keys))
     result: dict[str, Any] = {"datamodule": datamodule, "module": module, "trainer": trainer}
     try:
-        ckpt_path = cfg.get("ckpt_path")
         if cfg.get("train", True):
-            if ckpt_path == "last":
-                ckpt_path = str(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
             ckpt_path = _best_or_last(trainer)
         if cfg.get("test", True):
             notes.append(f"Checkpoint: {ckpt_path or '(weights in memory)'}.")
@@ -157,6 +165,21 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
             finish_loggers(trainer)
     log.info("finished in %.1f s", time.perf_counter() - start)
     return result
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only``); missing, truncated or foreign files fail naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path} (ckpt_path; `last` means <run dir>/checkpoints/last.ckpt)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - truncated zip, foreign pickle, ...
+        raise ValueError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}. The file is truncated or "
+                         "not a fusionlab checkpoint; resume from an earlier one") from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise ValueError(f"{path} is not a Lightning checkpoint (no state_dict)")
+    return ckpt
 
 
 def _best_or_last(trainer: L.Trainer) -> str | None:

@@ -1,0 +1,376 @@
+"""The real datasets: one spec per dataset (or group), their splits, and the paired-image Dataset.
+
+Importing this module registers the specs (``fusionlab.data.sources`` imports it on first lookup):
+
+========================  ====  =========================================  ==========================
+key                       task  a / b                                      splits
+========================  ====  =========================================  ==========================
+``msrs``                  ivif  ``{train,test}/ir`` / ``{train,test}/vi``  official train/test; val =
+                                                                           seeded slice of train
+``m3fd``                  ivif  ``M3FD_Fusion/Ir`` / ``M3FD_Fusion/Vis``   test-only by default
+``roadscene``             ivif  ``cropinfrared`` / ``crop_LR_visible``     test-only by default
+``harvard/CT-MRI`` (etc.)  mif   ``<G>/MRI`` / ``<G>/{CT,PET,SPECT}``       test-only by default
+``harvard``               mif   the three groups together                  test-only by default
+``mef``                   mef   ``input/<S>/<S>_A`` / ``<S>_B``            test-only by default
+``lytro``                 mff   ``lytro-NN-A`` / ``lytro-NN-B``            test-only by default
+``lytro/triple``          mff   ``Triple Series/lytro-NN-A`` / ``-B``      test-only by default
+========================  ====  =========================================  ==========================
+
+Test-only datasets train only when ``data.options.real.splits`` names them (a seeded fraction or a split
+file; see :func:`select_split`). The Lytro Triple Series is served as its A-B pairs (comparable with
+the other MFF numbers); ``PairedImageDataset.load_sources`` returns all of A, B, C for sequential fusion.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from fusionlab.color import rgb_to_ycbcr
+from fusionlab.data.io import read_image
+from fusionlab.data.pairing import (
+    DatasetError,
+    Pair,
+    Problem,
+    pair_by_stem,
+    pair_by_suffix_letter,
+    pair_mef_scenes,
+    probe_pairs,
+    settle,
+)
+from fusionlab.data.sources import BuildRequest, SourceSpec, register
+from fusionlab.data.transforms import PairAugment, RealOptions
+
+SPLITS = ("train", "val", "test")
+_GRAY_TOL = 1.5 / 255.0  # gray-stored-as-RGB (M3FD IR): channels within one level of each other
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+Discover = Callable[[Path], tuple[dict[str, list[Pair]], list[Problem]]]
+
+
+class SplitError(DatasetError):
+    """A split that the dataset does not have as configured."""
+
+
+# -- splits ---------------------------------------------------------------------------------------
+def _ranked(pairs: Sequence[Pair], key: str, seed: int) -> list[Pair]:
+    """A seeded order that depends only on (seed, key, name): adding a pair moves no other pair."""
+    return sorted(pairs, key=lambda p: zlib.crc32(f"{seed}:{key}:{p.name}".encode()))
+
+
+def _hold_out(pairs: Sequence[Pair], fraction: float, key: str, seed: int) -> tuple[list[Pair], list[Pair]]:
+    """(kept, held) with ``held`` a seeded ``fraction`` of ``pairs``: >= 1 pair when possible, never all."""
+    n = len(pairs)
+    n_held = 0 if fraction <= 0 or n < 2 else min(n - 1, max(1, round(fraction * n)))
+    held = {p.name for p in _ranked(pairs, key, seed)[:n_held]}
+    return [p for p in pairs if p.name not in held], [p for p in pairs if p.name in held]
+
+
+def _in_trainval(pair: Pair, root_dir: Path, fraction: float, seed: int) -> bool:
+    """Train+val vs test by a per-file hash threshold, so a pair lands on the same side whichever key
+    it is reached through (``harvard`` for training, ``harvard/PET-MRI`` for testing): no leakage."""
+    try:
+        uid = pair.a.relative_to(root_dir).as_posix()
+    except ValueError:
+        uid = pair.a.as_posix()
+    return zlib.crc32(f"{seed}:{uid}".encode()) / 2**32 < fraction
+
+
+def _from_split_file(path: Path, pairs: Sequence[Pair], key: str) -> dict[str, list[Pair]]:
+    """A JSON file ``{"train": [names], "val": [names], "test": [names]}`` (missing lists are empty)."""
+    try:
+        spec = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise SplitError(f"{key}: cannot read split file {path}: {err}") from err
+    if not isinstance(spec, dict) or set(spec) - set(SPLITS):
+        raise SplitError(f"{key}: split file {path} must be a JSON object with keys among {SPLITS}")
+    by_name = {p.name: p for p in pairs}
+    out, seen = {}, {}
+    for split in SPLITS:
+        names = [str(n) for n in spec.get(split, [])]
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise SplitError(f"{key}: split file {path} names unknown pairs {unknown[:10]} in {split!r}")
+        for n in names:
+            if n in seen:
+                raise SplitError(f"{key}: split file {path} puts {n!r} in both {seen[n]!r} and {split!r}")
+            seen[n] = split
+        out[split] = [by_name[n] for n in names]
+    return out
+
+
+def select_split(key: str, root: str, found: dict[str, list[Pair]], split: str, opts: RealOptions,
+                 root_dir: Path | None = None) -> list[Pair]:
+    """The pairs of ``split``.
+
+    Datasets with an official training split (MSRS): ``val`` is a seeded ``val_fraction`` slice of the
+    official train pairs and ``train`` the rest; ``test`` is the official test split.
+
+    Test-only datasets: ``test`` is every pair unless ``opts.splits`` names the dataset (by key, e.g.
+    ``harvard/PET-MRI``, or by root, e.g. ``harvard``) as either a fraction ``f`` - each pair is in
+    train+val with probability ``f`` by a seeded hash of its file path (the same pair falls on the same
+    side under every key; val = a ``val_fraction`` slice of train+val), the rest is test - or a path to
+    a JSON split file naming the key's sample names. Without that, ``train``/``val`` are an error that says how to enable them.
+    """
+    if split not in SPLITS:
+        raise SplitError(f"{key}: split must be one of {SPLITS}, got {split!r}")
+    seed = opts.split_seed
+    if "train" in found:
+        if split == "test":
+            return list(found.get("test", []))
+        train, val = _hold_out(found["train"], opts.val_fraction, key, seed)
+        return train if split == "train" else val
+    pairs = found["all"]
+    rule = opts.splits.get(key, opts.splits.get(root))
+    if rule is None:
+        if split == "test":
+            return list(pairs)
+        raise SplitError(
+            f"{key} is a test-only dataset by default, so it has no {split!r} split. To train on it, hold "
+            f"out a seeded test part with data.options.real.splits={{{key}: 0.8}} (fraction used for "
+            f"train+val), or give a JSON split file: data.options.real.splits={{{key}: path/to/split.json}} "
+            'with {"train": [names], "val": [names], "test": [names]}.'
+        )
+    if isinstance(rule, (int, float)) and not isinstance(rule, bool):
+        if not 0.0 < float(rule) < 1.0:
+            raise SplitError(f"{key}: split fraction must be in (0, 1), got {rule}")
+        base = root_dir if root_dir is not None else Path("/")
+        trainval = [p for p in pairs if _in_trainval(p, base, float(rule), seed)]
+        if split == "test":
+            test = [p for p in pairs if not _in_trainval(p, base, float(rule), seed)]
+            if not test:
+                warnings.warn(f"{key}: the split fraction {rule} leaves no test pairs", stacklevel=2)
+            return test
+        train, val = _hold_out(trainval, opts.val_fraction, key, seed + 1)
+        return train if split == "train" else val
+    return _from_split_file(Path(str(rule)), pairs, key)[split]
+
+
+# -- the dataset ----------------------------------------------------------------------------------
+class PairedImageDataset(Dataset):
+    """Batch-contract samples from registered image pairs (see DESIGN §2).
+
+    Evaluation (``patch_size=None``): full images of any size. Training: one random crop shared by both
+    sources, plus flips/rot90 (and optional shared photometric changes) when ``augment``. A colour
+    source yields its luminance in ``a``/``b`` and its chroma in ``cbcr_a``/``cbcr_b``; a gray image,
+    including gray stored as RGB, yields no chroma.
+    """
+
+    def __init__(self, pairs: Sequence[Pair], *, key: str, task: str, patch_size: int | None = None,
+                 augment: bool = False, opts: RealOptions | None = None, seed: int = 0,
+                 skipped: int = 0) -> None:
+        self.pairs = list(pairs)
+        self.key, self.task, self.patch_size, self.seed = key, task, patch_size, seed
+        self.opts = opts or RealOptions()
+        self.skipped = skipped  # pairs dropped at build time (on_bad_pair=skip / small_images=skip)
+        self.skipped_at_load = 0  # training samples replaced because their image failed to decode
+        self.augment = PairAugment(patch_size, augment, self.opts) if patch_size else None
+        self._cache: dict[Path, np.ndarray] = {}
+        self._cache_bytes = 0
+        self._rng_seed: int | None = None
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getstate__(self) -> dict:
+        """Spawned workers get the dataset without the main process's image cache (up to cache_mb)."""
+        state = dict(self.__dict__)
+        state["_cache"], state["_cache_bytes"] = {}, 0
+        return state
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.pairs]
+
+    # -- decoding --------------------------------------------------------------------------------
+    def _load(self, path: Path) -> np.ndarray:
+        """(H, W) or (H, W, 3) image; gray stored as RGB collapses to one channel. Training images are
+        cached per process (uint8 when the file is 8-bit) within ``cache_mb``."""
+        hit = self._cache.get(path)
+        if hit is not None:
+            return hit
+        img = read_image(path)
+        if img.ndim == 3 and _is_gray(img):
+            img = img @ _LUMA
+        if self.patch_size and self.opts.cache_mb > 0:
+            scaled = img * 255.0
+            levels = np.round(scaled)
+            if np.abs(scaled - levels).max() < 1e-3:  # an 8-bit image: store 4x smaller, decode exactly
+                img = levels.astype(np.uint8)
+            if self._cache_bytes + img.nbytes <= self.opts.cache_mb * 2**20:
+                self._cache[path] = img
+                self._cache_bytes += img.nbytes
+        return img
+
+    def reseed(self, seed: int) -> None:
+        """Restart the augmentation streams from ``seed`` (mixed with the run seed); the DataModule's
+        per-sample seeding (``fusionlab.data.sampling.SeededSamples``) calls this before each item."""
+        mixed = int(np.random.SeedSequence([self.seed, int(seed) % 2**63]).generate_state(1)[0])
+        self._rng = np.random.default_rng(mixed)
+        if self.augment is not None:
+            self.augment.reseed(mixed)
+        self._rng_seed = torch.initial_seed()
+
+    def _reseed_if_new_process(self) -> None:
+        """Distinct augmentation streams per DataLoader worker (each worker has its own torch seed)."""
+        worker_seed = torch.initial_seed()
+        if worker_seed != self._rng_seed:
+            self.reseed(worker_seed)
+
+    # -- samples ---------------------------------------------------------------------------------
+    def __getitem__(self, index: int) -> dict:
+        if self.augment is None:
+            return self._sample(self.pairs[index])
+        self._reseed_if_new_process()
+        for _ in range(10):
+            try:
+                return self._sample(self.pairs[index])
+            except ValueError as err:  # read_image names the file that failed to decode
+                if self.opts.on_bad_pair != "skip":
+                    raise
+                self.skipped_at_load += 1
+                warnings.warn(f"{self.key}: {err}; using another pair instead (on_bad_pair=skip, "
+                              f"{self.skipped_at_load} replaced so far)", stacklevel=2)
+                index = int(self._rng.integers(len(self.pairs)))
+        raise DatasetError(f"{self.key}: too many unreadable images in a row; run `python -m fusionlab.data verify`")
+
+    def _sample(self, pair: Pair) -> dict:
+        a, b = self._load(pair.a), self._load(pair.b)
+        if a.shape[:2] != b.shape[:2]:  # headers agreed, pixels must too; never crop two sizes
+            raise DatasetError(f"{self.key}: size mismatch inside pair {pair.name}: {pair.a} is {a.shape[:2]}, "
+                               f"{pair.b} is {b.shape[:2]} (H, W)")
+        if self.augment is not None:
+            a, b = self.augment(a, b)
+        ya, ca = _split_color(a)
+        yb, cb = _split_color(b)
+        sample: dict = {"a": ya, "b": yb, "name": pair.name, "task": self.task, "dataset": self.key}
+        if ca is not None:
+            sample["cbcr_a"] = ca
+        if cb is not None:
+            sample["cbcr_b"] = cb
+        return sample
+
+    def load_sources(self, index: int) -> list[tuple[Tensor, Tensor | None]]:
+        """All sources of sample ``index`` at full size as (luminance, chroma or None), including the
+        further sources of an N-source series (Lytro Triple Series: A, B, C) for sequential fusion."""
+        return [_split_color(self._load(f)) for f in self.pairs[index].files]
+
+
+def _is_gray(img: np.ndarray) -> bool:
+    return bool(np.abs(img[..., 0] - img[..., 1]).max() <= _GRAY_TOL
+                and np.abs(img[..., 1] - img[..., 2]).max() <= _GRAY_TOL)
+
+
+def _split_color(x: np.ndarray) -> tuple[Tensor, Tensor | None]:
+    """(1, H, W) luminance and (2, H, W) chroma (None for gray) as float32 tensors in [0, 1]."""
+    x = np.ascontiguousarray(x)
+    t = torch.from_numpy(x).float()
+    if x.dtype == np.uint8:
+        t = t / 255.0
+    if t.ndim == 2:
+        return t.unsqueeze(0), None
+    ycc = rgb_to_ycbcr(t.permute(2, 0, 1))
+    return ycc[:1].contiguous(), ycc[1:].contiguous()
+
+
+# -- the specs ------------------------------------------------------------------------------------
+def build_real(key: str, task: str, root: str, discover: Discover, req: BuildRequest) -> PairedImageDataset:
+    """Discover, split, check and wrap one dataset for ``req`` (the ``build`` of every real spec)."""
+    if req.data_dir is None:
+        raise DatasetError(f"{key} needs paths.data_dir (or FUSIONLAB_DATA) to point at the data folder")
+    opts = RealOptions.from_dict(req.options)
+    root_dir = Path(req.data_dir) / root
+    found, problems = discover(root_dir)
+    skipped = settle(problems, opts.on_bad_pair, key)
+    pairs = select_split(key, root, found, req.split, opts, root_dir)
+    pairs, problems = probe_pairs(pairs, decode=opts.verify == "full")
+    skipped += settle(problems, opts.on_bad_pair, key)
+    if req.patch_size and opts.small_images != "pad":
+        p = req.patch_size
+        small = [Problem(p_.name, f"{p_.a} is {p_.size[1]}x{p_.size[0]}, smaller than the training patch {p}x{p}: "
+                         "lower data.patch_size or set data.options.real.small_images=pad|skip")
+                 for p_ in pairs if p_.size and min(p_.size) < p]
+        skipped += settle(small, "skip" if opts.small_images == "skip" else "error", key)
+        pairs = [q for q in pairs if not (q.size and min(q.size) < p)]
+    return PairedImageDataset(pairs, key=key, task=task, patch_size=req.patch_size, augment=req.augment,
+                              opts=opts, seed=req.seed, skipped=skipped)
+
+
+def _discover_msrs(root: Path) -> tuple[dict[str, list[Pair]], list[Problem]]:
+    found, problems = {}, []
+    for split in ("train", "test"):
+        found[split], probs = pair_by_stem(root / split / "ir", root / split / "vi")
+        problems += probs
+    return found, problems
+
+
+def _flat(fn: Callable[[Path], tuple[list[Pair], list[Problem]]]) -> Discover:
+    def discover(root: Path) -> tuple[dict[str, list[Pair]], list[Problem]]:
+        pairs, problems = fn(root)
+        return {"all": pairs}, problems
+    return discover
+
+
+HARVARD_GROUPS = {"CT-MRI": "CT", "PET-MRI": "PET", "SPECT-MRI": "SPECT"}
+
+
+def _harvard(groups: Sequence[str], prefix: bool) -> Discover:
+    def pairs(root: Path) -> tuple[list[Pair], list[Problem]]:
+        out, problems = [], []
+        for g in groups:
+            found, probs = pair_by_stem(root / g / "MRI", root / g / HARVARD_GROUPS[g], f"{g}_" if prefix else "")
+            out += found
+            problems += probs
+        return out, problems
+    return _flat(pairs)
+
+
+# key -> (task, root, discover, display name, description)
+REAL_DATASETS: dict[str, tuple[str, str, Discover, str, str]] = {
+    "msrs": ("ivif", "msrs", _discover_msrs, "MSRS",
+             "aligned IR/visible road scenes, 640x480; official train/test"),
+    "m3fd": ("ivif", "m3fd", _flat(lambda r: pair_by_stem(r / "M3FD_Fusion" / "Ir", r / "M3FD_Fusion" / "Vis")),
+             "M3FD", "M3FD_Fusion IR/visible pairs, mostly 1024x768; IR stored as 3 equal channels"),
+    "roadscene": ("ivif", "roadscene", _flat(lambda r: pair_by_stem(r / "cropinfrared", r / "crop_LR_visible")),
+                  "RoadScene", "FLIR-derived IR/visible JPEG pairs, sizes vary per pair"),
+    **{f"harvard/{g}": ("mif", "harvard", _harvard([g], prefix=False), f"Harvard {g}",
+                        f"AANLIB {g} slices, 256x256; a = MRI, b = {m}")
+       for g, m in HARVARD_GROUPS.items()},
+    "harvard": ("mif", "harvard", _harvard(list(HARVARD_GROUPS), prefix=True), "Harvard (all groups)",
+                "CT-MRI, PET-MRI and SPECT-MRI together; names are <group>_<n>"),
+    "mef": ("mef", "mef", _flat(lambda r: pair_mef_scenes(r / "input")), "MEFB",
+            "MEFB scenes; a = under-exposed <Scene>_A, b = over-exposed <Scene>_B"),
+    "lytro": ("mff", "lytro", _flat(lambda r: pair_by_suffix_letter(r, "AB")), "Lytro",
+              "Lytro multi-focus pairs, 520x520; a = -A, b = -B"),
+    "lytro/triple": ("mff", "lytro", _flat(lambda r: pair_by_suffix_letter(r / "Triple Series", "ABC")),
+                     "Lytro Triple Series", "three-source series served as A-B pairs (C via load_sources)"),
+}
+
+
+def _make_build(key: str) -> Callable[[BuildRequest], PairedImageDataset]:
+    task, root, discover, _, _ = REAL_DATASETS[key]
+
+    def build(req: BuildRequest) -> PairedImageDataset:
+        return build_real(key, task, root, discover, req)
+    return build
+
+
+def discover(key: str, data_dir: str | os.PathLike) -> tuple[dict[str, list[Pair]], list[Problem]]:
+    """The pairs of ``key`` under ``data_dir`` by official split (``train``/``test`` or ``all``) + problems."""
+    _, root, fn, _, _ = REAL_DATASETS[key]
+    return fn(Path(data_dir) / root)
+
+
+for _key, (_task, _root, _, _display, _desc) in REAL_DATASETS.items():
+    register(SourceSpec(key=_key, task=_task, build=_make_build(_key), root=_root, display_name=_display,
+                        description=_desc))

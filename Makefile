@@ -14,7 +14,7 @@ export WANDB_MODE ?= offline
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_PAIR)
-	$(PY) -m pip install -q -e ".[test,dev]"
+	$(PY) -m pip install -q -e ".[test,dev,sweeps,export]"
 	@touch $@
 
 demo: $(VENV)/.installed

@@ -43,6 +43,8 @@ def load_checkpoint_model(ckpt_path: str | Path, model_cfg: DictConfig) -> torch
     path = Path(ckpt_path)
     state = read_checkpoint(path)["state_dict"]
     weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")} or state
+    # A run trained with an EMA of the fusion parameters is evaluated with the averaged weights.
+    weights.update({k.removeprefix("ema.").replace("__", "."): v for k, v in state.items() if k.startswith("ema.")})
     model = instantiate(model_cfg)
     result = model.load_state_dict(weights, strict=False)
     if result.missing_keys or result.unexpected_keys:

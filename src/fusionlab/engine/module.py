@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from fusionlab.color import restore_color
 from fusionlab.data.io import write_image
+from fusionlab.engine.ema import ParameterEMA
 from fusionlab.engine.schedules import warmup_cosine
 from fusionlab.losses import Objective
 from fusionlab.metrics import compute_metrics, compute_reference_metrics, to_metric_range
@@ -27,7 +28,7 @@ from fusionlab.models.tiling import tiled_fuse
 
 log = logging.getLogger(__name__)
 
-MODES = ("joint",)
+MODES = ("joint", "bilevel", "alternating")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -53,10 +54,30 @@ class FusionModule(L.LightningModule):
         panels_per_dataset: int = 4,
         tile_size: int | None = 1024,
         tile_overlap: int = 64,
+        reconstruction_optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        inner_steps: int = 1,
+        ema_decay: float | None = None,
+        gradient_clip_val: float | None = None,
     ) -> None:
         super().__init__()
         if mode not in MODES:
-            raise ValueError(f"model.mode must be one of {MODES}, got {mode!r}")
+            raise ValueError(f"optim.mode must be one of {MODES}, got {mode!r}")
+        if inner_steps < 1:
+            raise ValueError(f"optim.inner_steps must be >= 1, got {inner_steps}")
+        # joint: Lightning's automatic optimisation. bilevel / alternating: several optimiser steps per
+        # batch, so manual optimisation (clipping then happens here, with optim.gradient_clip_val).
+        self.automatic_optimization = mode == "joint"
+        self.model = model
+        self.reconstruction_optimizer_factory = reconstruction_optimizer
+        self.inner_steps = int(inner_steps)
+        self.gradient_clip_val = gradient_clip_val
+        self.ema: ParameterEMA | None = None
+        if ema_decay is not None:
+            fusion = getattr(model, "fusion_parameters", None)
+            if fusion is None:
+                raise ValueError("optim.ema_decay needs a model with fusion_parameters() (e.g. FusionNet)")
+            theta = {id(p) for p in fusion()}
+            self.ema = ParameterEMA([(n, p) for n, p in model.named_parameters() if id(p) in theta], ema_decay)
         self.model = model
         self.objective = objective
         self.optimizer_factory = optimizer
@@ -86,16 +107,39 @@ class FusionModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
             raise ValueError("optim.optimizer is not configured")
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError(f"{type(self.model).__name__} has no trainable parameters: nothing to train")
-        opt = self.optimizer_factory(params)
+        if self.mode == "bilevel":
+            theta, phi = self._bilevel_parameters()
+            if self.reconstruction_optimizer_factory is None:
+                raise ValueError("optim.mode=bilevel needs optim.reconstruction_optimizer (the phi optimiser)")
+            optimizers = [self.optimizer_factory(theta), self.reconstruction_optimizer_factory(phi)]
+        else:
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            if not params:
+                raise ValueError(f"{type(self.model).__name__} has no trainable parameters: nothing to train")
+            optimizers = [self.optimizer_factory(params)]
         if not self.scheduler_cfg or self.scheduler_cfg.get("name", "cosine") in (None, "none"):
-            return opt
+            return optimizers if len(optimizers) > 1 else optimizers[0]
         total = self._total_steps()
-        sched = warmup_cosine(opt, total, float(self.scheduler_cfg.get("warmup_fraction", 0.05)),
-                              float(self.scheduler_cfg.get("min_lr_ratio", 0.01)))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        configs = []
+        for opt in optimizers:
+            sched = warmup_cosine(opt, total, float(self.scheduler_cfg.get("warmup_fraction", 0.05)),
+                                  float(self.scheduler_cfg.get("min_lr_ratio", 0.01)))
+            configs.append({"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}})
+        return configs if len(configs) > 1 else configs[0]
+
+    def _bilevel_parameters(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """(theta, phi): the model declares which parameters fuse and which reconstruct."""
+        if not hasattr(self.model, "fusion_parameters") or not hasattr(self.model, "reconstruction_parameters"):
+            raise ValueError(f"optim.mode=bilevel needs a model with fusion_parameters() and "
+                             f"reconstruction_parameters(); {type(self.model).__name__} has neither")
+        theta, phi = list(self.model.fusion_parameters()), list(self.model.reconstruction_parameters())
+        if not theta or not phi:
+            raise ValueError(f"bilevel training needs trainable fusion (theta: {len(theta)}) and reconstruction "
+                             f"(phi: {len(phi)}) parameters")
+        if self.objective is None or None in self.objective.split():
+            raise ValueError("optim.mode=bilevel needs both a reconstruction term (e.g. loss.terms.reconstruction) "
+                             "and at least one fusion term with weight > 0")
+        return theta, phi
 
     def _total_steps(self) -> int:
         """Optimiser steps of the whole fit, for the LR schedule.
@@ -126,17 +170,106 @@ class FusionModule(L.LightningModule):
             epoch_loop = self.trainer.fit_loop.epoch_loop
             loader.progress = lambda: epoch_loop.batch_progress.current.processed
 
-    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        if self.objective is None:
-            raise ValueError("training needs a loss: configure loss.terms")
-        fused = self.model(batch["a"], batch["b"])
-        total, parts = self.objective(fused, batch)
-        self._check_finite(total, parts)
-        bs = fused.shape[0]
-        self.log("train/loss", total, prog_bar=True, batch_size=bs)
+    def _with_reconstruction(self, batch: dict, objective: Objective) -> dict:
+        if objective.needs_reconstruction:
+            batch = {**batch, "rec_a": self.model.reconstruct(batch["a"]), "rec_b": self.model.reconstruct(batch["b"])}
+        return batch
+
+    def _log_losses(self, total: Tensor, parts: dict[str, Tensor], bs: int, prefix: str = "train/loss") -> None:
+        self.log(prefix, total, prog_bar=True, batch_size=bs)
         for name, value in parts.items():
             self.log(f"train/loss/{name}", value, batch_size=bs)
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
+        if self.objective is None:
+            raise ValueError("training needs a loss: configure loss.terms")
+        if self.mode == "bilevel":
+            return self._bilevel_step(batch)
+        if self.mode == "alternating":
+            return self._alternating_step(batch)
+        fused = self.model(batch["a"], batch["b"])
+        total, parts = self.objective(fused, self._with_reconstruction(batch, self.objective))
+        self._check_finite(total, parts)
+        self._log_losses(total, parts, fused.shape[0])
         return total
+
+    def _manual_step(self, opt: Any, loss: Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.gradient_clip_val:
+            self.clip_gradients(opt, gradient_clip_val=float(self.gradient_clip_val), gradient_clip_algorithm="norm")
+        opt.step()
+
+    def _step_schedulers(self) -> None:
+        scheds = self.lr_schedulers()
+        for sched in scheds if isinstance(scheds, list) else [scheds] if scheds is not None else []:
+            sched.step()
+
+    def _bilevel_step(self, batch: dict) -> Tensor:
+        """Lower level: ``inner_steps`` phi-updates on the reconstruction loss; upper level: one theta-update
+        on the fusion loss through the updated phi (UniFusion's alternation, DESIGN §2)."""
+        opt_theta, opt_phi = self.optimizers()
+        rec_objective, fuse_objective = self.objective.split()
+        bs = batch["a"].shape[0]
+        for _ in range(self.inner_steps):
+            rec_total, rec_parts = rec_objective(batch["a"], self._with_reconstruction(batch, rec_objective))
+            self._check_finite(rec_total, rec_parts)
+            self._manual_step(opt_phi, rec_total)
+        fused = self.model(batch["a"], batch["b"])
+        fuse_total, fuse_parts = fuse_objective(fused, batch)
+        self._check_finite(fuse_total, fuse_parts)
+        self._manual_step(opt_theta, fuse_total)
+        if self.ema is not None:
+            self.ema.update()
+        self._step_schedulers()
+        self._log_losses(fuse_total + rec_total.detach(), {**rec_parts, **fuse_parts}, bs)
+        self.log("train/loss/lower", rec_total, batch_size=bs)
+        self.log("train/loss/upper", fuse_total, batch_size=bs)
+        return fuse_total.detach()
+
+    def _alternating_step(self, batch: dict) -> Tensor:
+        """GIFNet-style multi-task learning: one optimiser step per task present in the batch."""
+        opt = self.optimizers()
+        tasks = list(batch["task"])
+        totals = []
+        for task in dict.fromkeys(tasks):
+            idx = torch.tensor([i for i, t in enumerate(tasks) if t == task], device=batch["a"].device)
+            sub = {k: (v.index_select(0, idx) if isinstance(v, Tensor) and v.shape[:1] == (len(tasks),)
+                       else [v[i] for i in idx.tolist()] if isinstance(v, list) else v) for k, v in batch.items()}
+            fused = self.model(sub["a"], sub["b"])
+            total, parts = self.objective(fused, self._with_reconstruction(sub, self.objective))
+            self._check_finite(total, parts)
+            self._manual_step(opt, total)
+            self.log(f"train/loss/task/{task}", total, batch_size=len(idx))
+            totals.append(total.detach() * len(idx))
+        if self.ema is not None:
+            self.ema.update()
+        self._step_schedulers()
+        mean = torch.stack(totals).sum() / len(tasks)
+        self.log("train/loss", mean, prog_bar=True, batch_size=len(tasks))
+        return mean
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.ema is not None and self.automatic_optimization:
+            self.ema.update()
+
+    # Evaluation uses the EMA weights when an EMA is kept (what UniFusion reports).
+    def on_validation_epoch_start(self) -> None:
+        self._val_loss_sum, self._val_loss_count = 0.0, 0
+        self._ema_context = self.ema.applied() if self.ema is not None else None
+        if self._ema_context is not None:
+            self._ema_context.__enter__()
+
+    def on_validation_epoch_end(self) -> None:
+        # val/loss (the checkpoint monitor) = mean over every validation image of every dataset
+        if getattr(self, "_val_loss_count", 0) and not self.trainer.testing:
+            stats = torch.tensor([self._val_loss_sum, float(self._val_loss_count)], dtype=torch.float64,
+                                 device=self.device)
+            stats = self.trainer.strategy.reduce(stats, reduce_op="sum")
+            self.log("val/loss", float(stats[0] / stats[1]), prog_bar=True)
+        if getattr(self, "_ema_context", None) is not None:
+            self._ema_context.__exit__(None, None, None)
+            self._ema_context = None
 
     def _check_finite(self, total: Tensor, parts: dict[str, Tensor]) -> None:
         if torch.isfinite(total):
@@ -177,8 +310,10 @@ class FusionModule(L.LightningModule):
         dataset = self._dataset_of("val", batch, dataloader_idx)
         bs = fused.shape[0]
         if self.objective is not None:
-            total, _ = self.objective(fused, batch)
-            self.log("val/loss", total, batch_size=bs, add_dataloader_idx=False, prog_bar=True, sync_dist=True)
+            total, _ = self.objective(fused, self._with_reconstruction(batch, self.objective))
+            self.log(f"val/{dataset}/loss", total, batch_size=bs, add_dataloader_idx=False, sync_dist=True)
+            self._val_loss_sum += float(total) * bs
+            self._val_loss_count += bs
         values = self._metrics(fused, batch, self.val_metrics)
         for name, v in values.items():
             finite = v[torch.isfinite(v)]
@@ -196,6 +331,7 @@ class FusionModule(L.LightningModule):
     def on_test_epoch_start(self) -> None:
         self.test_rows = []
         self.panels = {}
+        self.on_validation_epoch_start()
 
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         fused = self._fuse_for_eval(batch)
@@ -224,6 +360,7 @@ class FusionModule(L.LightningModule):
         return torch.cat([tiles[0], sep, tiles[1], sep, tiles[2]], dim=2).cpu()
 
     def on_test_epoch_end(self) -> None:
+        self.on_validation_epoch_end()
         if self.trainer.world_size > 1:
             gathered: list[list[dict]] = [None] * self.trainer.world_size  # type: ignore[list-item]
             torch.distributed.all_gather_object(gathered, self.test_rows)

@@ -48,6 +48,10 @@ def build_module(cfg: DictConfig, model: torch.nn.Module | None = None, with_obj
         optimizer=instantiate(optim["optimizer"]) if optim.get("optimizer") else None,
         scheduler=OmegaConf.to_container(optim["scheduler"]) if optim.get("scheduler") else None,
         mode=optim.get("mode", "joint"),
+        reconstruction_optimizer=instantiate(optim["reconstruction_optimizer"]) if optim.get("reconstruction_optimizer") else None,
+        inner_steps=int(optim.get("inner_steps", 1)),
+        ema_decay=optim.get("ema_decay"),
+        gradient_clip_val=optim.get("gradient_clip_val"),
         val_metrics=list(cfg.eval.val_metrics),
         test_metrics=list(cfg.eval.metrics) if cfg.eval.get("metrics") else None,
         convention=cfg.eval.convention,
@@ -152,7 +156,8 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     try:
         if cfg.get("train", True):
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-            ckpt_path = _best_or_last(trainer)
+            _save_final_checkpoint(trainer, out_dir)
+            ckpt_path = _best_or_last(trainer, out_dir)
         if cfg.get("test", True):
             notes.append(f"Checkpoint: {ckpt_path or '(weights in memory)'}.")
             module.reporter = reporter = ResultsReporter(cfg, notes)
@@ -175,19 +180,32 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - truncated zip, foreign pickle, ...
-        raise ValueError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}. The file is truncated or "
-                         "not a fusionlab checkpoint; resume from an earlier one") from err
+        reason = "unpickling failed" if "Unpickl" in type(err).__name__ else str(err).strip().splitlines()[0][:160]
+        raise ValueError(f"cannot read checkpoint {path} ({reason}): the file is truncated or not a fusionlab "
+                         "checkpoint; use an earlier checkpoint") from err
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ValueError(f"{path} is not a Lightning checkpoint (no state_dict)")
     return ckpt
 
 
-def _best_or_last(trainer: L.Trainer) -> str | None:
-    cb = trainer.checkpoint_callback
-    if cb is None:
-        return None
-    best = getattr(cb, "best_model_path", "")
-    if best and Path(best).is_file():
-        return best
-    last = getattr(cb, "last_model_path", "")
-    return last if last and Path(last).is_file() else None
+def _save_final_checkpoint(trainer: L.Trainer, out_dir: Path) -> None:
+    """Make sure ``checkpoints/last.ckpt`` holds the final weights (a fit that stops at ``max_steps``
+    mid-epoch triggers no checkpoint callback)."""
+    if trainer.checkpoint_callback is None or trainer.state.status.value != "finished":
+        return
+    last = out_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        saved = torch.load(last, map_location="cpu", weights_only=True).get("global_step", -1)
+        if saved == trainer.global_step:
+            return
+    trainer.save_checkpoint(last)
+
+
+def _best_or_last(trainer: L.Trainer, out_dir: Path) -> str | None:
+    """The best checkpoint on the monitored metric, else ``checkpoints/last.ckpt``, else None."""
+    for cb in trainer.checkpoint_callbacks:
+        best = getattr(cb, "best_model_path", "")
+        if best and Path(best).is_file():
+            return best
+    last = out_dir / "checkpoints" / "last.ckpt"
+    return str(last) if last.is_file() else None

@@ -2,5 +2,6 @@
 
 from fusionlab.losses.base import LossTerm, Objective
 from fusionlab.losses.pixel import GradientLoss, IntensityLoss, SSIMLoss
+from fusionlab.losses.reconstruction import ReconstructionLoss
 
-__all__ = ["GradientLoss", "IntensityLoss", "LossTerm", "Objective", "SSIMLoss"]
+__all__ = ["GradientLoss", "IntensityLoss", "LossTerm", "Objective", "ReconstructionLoss", "SSIMLoss"]

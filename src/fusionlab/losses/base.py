@@ -21,6 +21,7 @@ class LossTerm(nn.Module):
     """
 
     name: str = "term"
+    needs_reconstruction: bool = False  # True: the term reads batch["rec_a"/"rec_b"] (the lower level, phi)
 
     def __init__(self, weight: float = 1.0) -> None:
         super().__init__()
@@ -51,6 +52,16 @@ class Objective(nn.Module):
         self.terms = nn.ModuleDict(dict(terms))
         if all(t.weight == 0 for t in self.terms.values()):
             raise ValueError("every loss weight is 0: nothing to optimise (set loss.terms.<name>.weight > 0)")
+
+    @property
+    def needs_reconstruction(self) -> bool:
+        return any(t.needs_reconstruction and t.weight > 0 for t in self.terms.values())
+
+    def split(self) -> tuple[Objective | None, Objective | None]:
+        """(reconstruction objective, fusion objective): the two levels of bilevel training."""
+        rec = {k: t for k, t in self.terms.items() if t.needs_reconstruction and t.weight > 0}
+        fuse = {k: t for k, t in self.terms.items() if not t.needs_reconstruction and t.weight > 0}
+        return (Objective(rec) if rec else None), (Objective(fuse) if fuse else None)
 
     def forward(self, fused: Tensor, batch: Mapping) -> tuple[Tensor, dict[str, Tensor]]:
         total = fused.new_zeros((), dtype=torch.float32)

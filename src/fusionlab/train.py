@@ -15,10 +15,11 @@ register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")
-def _hydra_main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> float | None:
     from fusionlab.engine.run import run_training
 
-    cli.run_cli(lambda: run_training(cfg))
+    result = cli.run_cli(lambda: run_training(cfg))
+    return result.get("objective") if isinstance(result, dict) else None  # what Optuna sweeps optimise
 
 
 def main() -> None:

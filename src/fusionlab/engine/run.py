@@ -165,6 +165,8 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
             result.update(reporter.outputs)
             result["rows"] = module.test_rows
         result["ckpt_path"] = ckpt_path
+        if cfg.get("optimized_metric"):
+            result["objective"] = optimized_value(str(cfg.optimized_metric), trainer, result.get("rows") or [])
     finally:
         if trainer.is_global_zero:
             finish_loggers(trainer)
@@ -186,6 +188,25 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ValueError(f"{path} is not a Lightning checkpoint (no state_dict)")
     return ckpt
+
+
+def optimized_value(name: str, trainer: L.Trainer, rows: list[dict]) -> float:
+    """The number a sweeper optimises: a logged metric (``val/loss``) or a test mean from the results rows,
+    ``test/<dataset>/<metric>`` or ``test/mean/<metric>`` (mean over all test images)."""
+    import math
+
+    if name.startswith("test/"):
+        _, dataset, metric = name.split("/", 2) if name.count("/") >= 2 else (None, None, None)
+        if metric is None:
+            raise ValueError(f"optimized_metric {name!r}: use test/<dataset>/<metric> or test/mean/<metric>")
+        values = [float(r[metric]) for r in rows if metric in r and (dataset == "mean" or r["dataset"] == dataset)]
+        values = [v for v in values if math.isfinite(v)]
+        if not values:
+            raise ValueError(f"optimized_metric {name!r}: no finite test values (is {metric} in eval.metrics?)")
+        return sum(values) / len(values)
+    if name not in trainer.callback_metrics:
+        raise ValueError(f"optimized_metric {name!r} was not logged; available: {sorted(trainer.callback_metrics)}")
+    return float(trainer.callback_metrics[name])
 
 
 def _save_final_checkpoint(trainer: L.Trainer, out_dir: Path) -> None:

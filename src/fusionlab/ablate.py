@@ -1,0 +1,38 @@
+"""``python -m fusionlab.ablate experiments/STUDY.yaml [--out DIR] [--only a,b] [override ...]``.
+
+Runs each variant of an ablation study (see :mod:`fusionlab.engine.ablation`) and writes one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from fusionlab import cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m fusionlab.ablate", description=__doc__)
+    parser.add_argument("study", help="study YAML, e.g. experiments/loss_terms.yaml")
+    parser.add_argument("--out", help="output folder (default: outputs/ablations/<study>/<date_time>)")
+    parser.add_argument("--only", help="comma-separated variant names to run")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every variant")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+
+    def run() -> None:
+        from fusionlab.engine.ablation import load_study, run_study
+
+        study = load_study(args.study)
+        out = Path(args.out or Path("outputs") / "ablations" / study["name"] / time.strftime("%Y-%m-%d_%H-%M-%S"))
+        only = args.only.split(",") if args.only else None
+        run_study(study, out, args.overrides, only)
+        print(f"study {study['name']}: {out / 'results.md'}")
+
+    cli.run_cli(run)
+
+
+if __name__ == "__main__":
+    main()

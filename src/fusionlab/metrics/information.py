@@ -1,0 +1,62 @@
+"""Histogram information measures: EN (entropy of F) and MI (mutual information of F with each source).
+
+Histograms are built for the whole batch at once with one ``bincount`` over offset bin indices, so the
+code is the same on CPU and GPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+LEVELS = 256
+
+
+def _levels(x: Tensor) -> Tensor:
+    """Gray levels as integer bin indices (inputs are already rounded 0..255; round again for safety)."""
+    return x.round().clamp(0, LEVELS - 1).long().flatten(1)
+
+
+def _histogram(levels: Tensor, bins: int) -> Tensor:
+    """Per-image histogram of integer ``levels`` (B, N) in [0, bins) -> (B, bins) counts."""
+    bsz = levels.shape[0]
+    offsets = torch.arange(bsz, device=levels.device).view(bsz, 1) * bins
+    counts = torch.bincount((levels + offsets).flatten(), minlength=bsz * bins)
+    return counts.view(bsz, bins).to(torch.float64)
+
+
+def _entropy(counts: Tensor, log_base: float) -> Tensor:
+    """Entropy of each row of a histogram, with 0 log 0 = 0."""
+    p = counts / counts.sum(dim=1, keepdim=True)
+    terms = torch.where(p > 0, p * torch.log(torch.where(p > 0, p, 1.0)), 0.0)
+    return -terms.sum(dim=1) / math.log(log_base)
+
+
+def en(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """Shannon entropy (bits) of the 256-level histogram of F; identical in both conventions."""
+    return _entropy(_histogram(_levels(f), LEVELS), 2.0)
+
+
+def _mi_pair(src: Tensor, fused: Tensor, convention: str) -> Tensor:
+    """MI(S, F) = H(S) + H(F) - H(S, F).
+
+    ``cddfuse`` (sklearn ``mutual_info_score``): nats, clipped at 0. ``tang`` (Qu's ``Hab.m`` run on uint8):
+    bits, and the joint histogram indexes ``uint8(x) + 1``, which saturates, so levels 254 and 255 share a
+    bin in the joint histogram only.
+    """
+    s_lv, f_lv = _levels(src), _levels(fused)
+    h_s = _entropy(_histogram(s_lv, LEVELS), 2.0 if convention == "tang" else math.e)
+    h_f = _entropy(_histogram(f_lv, LEVELS), 2.0 if convention == "tang" else math.e)
+    if convention == "tang":
+        s_lv, f_lv = s_lv.clamp(max=LEVELS - 2), f_lv.clamp(max=LEVELS - 2)
+        h_sf = _entropy(_histogram(s_lv * LEVELS + f_lv, LEVELS * LEVELS), 2.0)
+        return h_s + h_f - h_sf
+    h_sf = _entropy(_histogram(s_lv * LEVELS + f_lv, LEVELS * LEVELS), math.e)
+    return (h_s + h_f - h_sf).clamp(min=0.0)
+
+
+def mi(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """MI(A, F) + MI(B, F): nats for ``cddfuse``, bits with the 254/255 joint-bin merge for ``tang``."""
+    return _mi_pair(a, f, convention) + _mi_pair(b, f, convention)

@@ -1,0 +1,109 @@
+"""Structural similarity in the three forms fusion papers use, named after the code they reproduce.
+
+* ``ssim_skimage``: scikit-image ``structural_similarity`` defaults (7x7 uniform window, sample covariance,
+  mean over fully covered windows). CDDFuse ran it on float images with scikit-image 0.19, which took the
+  data range from the dtype (-1..1), i.e. **data_range = 2** on 0..255 images: the ``cddfuse`` SSIM.
+* ``ssim_matlab``: MATLAB ``ssim`` (11x11 Gaussian sigma 1.5, replicate padding, mean of the full map) with
+  DynamicRange 1 as it applies to double input: the ``tang`` SSIM, averaged over the two sources.
+* ``ssim_gaussian`` / ``ms_ssim``: Wang's Gaussian 11/1.5 'valid' SSIM as in ``pytorch_msssim``, data range
+  255; MS-SSIM over 5 scales.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from fusionlab.metrics._ops import box_filter, gaussian_1d, image_mean, separable_filter
+
+_K1, _K2 = 0.01, 0.03
+_MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def _moments(x: Tensor, y: Tensor, filt) -> tuple[Tensor, ...]:
+    """Local means, variances and covariance with one batched filtering call.
+
+    ``y`` may stack k sources against one ``x`` (batch k*B vs B): the fused image's moments are then
+    filtered once and shared, which is what makes SSIM(F, A) + SSIM(F, B) cheaper than two calls.
+    """
+    n, ny = x.shape[0], y.shape[0]
+    k = ny // n
+    xr = x.repeat(k, 1, 1, 1)
+    m = filt(torch.cat([x, y, x * x, y * y, xr * y], dim=0))
+    mx, my, mxx, myy, mxy = torch.split(m, [n, ny, n, ny, ny])
+    vx = (mxx - mx * mx).repeat(k, 1, 1, 1)
+    mx = mx.repeat(k, 1, 1, 1)
+    return mx, my, vx, myy - my * my, mxy - mx * my
+
+
+def ssim_skimage(x: Tensor, y: Tensor, data_range: float = 2.0, win_size: int = 7) -> Tensor:
+    """scikit-image ``structural_similarity`` (defaults) per image; see the module doc for ``data_range=2``.
+
+    ``y`` may stack several sources against one ``x`` (see :func:`_moments`); same for the functions below.
+    """
+    cov_norm = win_size * win_size / (win_size * win_size - 1.0)
+    mx, my, vx, vy, vxy = _moments(x, y, lambda t: box_filter(t, win_size))
+    vx, vy, vxy = cov_norm * vx, cov_norm * vy, cov_norm * vxy
+    c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
+    s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return image_mean(s)
+
+
+def ssim_matlab(x: Tensor, y: Tensor, dynamic_range: float = 1.0) -> Tensor:
+    """MATLAB ``ssim(A, B)`` on double images: Gaussian sigma 1.5 (11x11), replicate padding, mean of the map."""
+    taps = gaussian_1d(11, 1.5, x)
+    mx, my, vx, vy, vxy = _moments(x, y, lambda t: separable_filter(t, taps, padding="replicate"))
+    c1, c2 = (_K1 * dynamic_range) ** 2, (_K2 * dynamic_range) ** 2
+    s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return image_mean(s)
+
+
+def _ssim_cs(x: Tensor, y: Tensor, data_range: float) -> tuple[Tensor, Tensor]:
+    """Gaussian 11/1.5 'valid' SSIM and contrast-structure term, as ``pytorch_msssim._ssim``."""
+    taps = gaussian_1d(11, 1.5, x)
+    mx, my, vx, vy, vxy = _moments(x, y, lambda t: separable_filter(t, taps))
+    c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
+    cs = (2 * vxy + c2) / (vx + vy + c2)
+    s = (2 * mx * my + c1) / (mx * mx + my * my + c1) * cs
+    return image_mean(s), image_mean(cs)
+
+
+def ssim_gaussian(x: Tensor, y: Tensor, data_range: float = 255.0) -> Tensor:
+    """Wang et al.'s SSIM with an 11x11 Gaussian (sigma 1.5), 'valid' windows, population variances."""
+    return _ssim_cs(x, y, data_range)[0]
+
+
+def ms_ssim_pair(x: Tensor, y: Tensor, data_range: float = 255.0) -> Tensor:
+    """MS-SSIM (Wang 2003) as ``pytorch_msssim.ms_ssim``; NaN when min(H, W) <= 160 (4 halvings of 11x11).
+
+    ``y`` may stack several sources against one ``x`` (see :func:`_moments`).
+    """
+    if min(x.shape[-2:]) <= 10 * 2**4:
+        return torch.full((y.shape[0],), float("nan"), dtype=x.dtype, device=x.device)
+    factors = []
+    for level in range(len(_MS_WEIGHTS)):
+        s, cs = _ssim_cs(x, y, data_range)
+        if level < len(_MS_WEIGHTS) - 1:
+            factors.append(cs.clamp(min=0))
+            pad = [d % 2 for d in x.shape[-2:]]
+            x = F.avg_pool2d(x, 2, padding=pad)
+            y = F.avg_pool2d(y, 2, padding=pad)
+    factors.append(s.clamp(min=0))
+    weights = torch.tensor(_MS_WEIGHTS, dtype=x.dtype, device=x.device).view(-1, 1)
+    return torch.prod(torch.stack(factors) ** weights, dim=0)
+
+
+def ssim(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """``cddfuse``: SSIM(F,A) + SSIM(F,B) with scikit-image 0.19 defaults; ``tang``: mean of MATLAB ``ssim``."""
+    if convention == "tang":
+        both = ssim_matlab(f, torch.cat([a, b]))
+        return (both[: f.shape[0]] + both[f.shape[0] :]) / 2
+    both = ssim_skimage(f, torch.cat([a, b]))
+    return both[: f.shape[0]] + both[f.shape[0] :]
+
+
+def ms_ssim(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """MS-SSIM(F, A) + MS-SSIM(F, B), data range 255."""
+    both = ms_ssim_pair(f, torch.cat([a, b]))
+    return both[: f.shape[0]] + both[f.shape[0] :]

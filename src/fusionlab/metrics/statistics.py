@@ -1,0 +1,80 @@
+"""Pixel statistics of the fused image and its plain agreement with the sources: SD, SF, AG, CC, SCD, MSE, PSNR.
+
+These are the metrics every evaluator agrees on except for normalisations (AG divisor, MSE scale, PSNR peak),
+which the ``convention`` argument selects (see ``../shared/research/metrics.md`` §2).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from fusionlab.metrics._ops import image_mean, image_sum, pearson
+
+
+def sd(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """Population standard deviation of F: contrast spread."""
+    return f.flatten(1).std(dim=1, correction=0)
+
+
+def sf(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """Spatial frequency: RMS of horizontal and vertical first differences, each averaged over its own count."""
+    dx = f[..., :, 1:] - f[..., :, :-1]
+    dy = f[..., 1:, :] - f[..., :-1, :]
+    return torch.sqrt(image_mean(dx * dx) + image_mean(dy * dy))
+
+
+def _numpy_gradient(x: Tensor) -> tuple[Tensor, Tensor]:
+    """numpy/MATLAB ``gradient``: central differences inside, one-sided differences on the border."""
+    gx = torch.empty_like(x)
+    gy = torch.empty_like(x)
+    gx[..., :, 1:-1] = (x[..., :, 2:] - x[..., :, :-2]) / 2
+    gx[..., :, 0] = x[..., :, 1] - x[..., :, 0]
+    gx[..., :, -1] = x[..., :, -1] - x[..., :, -2]
+    gy[..., 1:-1, :] = (x[..., 2:, :] - x[..., :-2, :]) / 2
+    gy[..., 0, :] = x[..., 1, :] - x[..., 0, :]
+    gy[..., -1, :] = x[..., -1, :] - x[..., -2, :]
+    return gx, gy
+
+
+def ag(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """Average gradient; CDDFuse divides the sum by H*W, the MATLAB codes (``tang``) by (H-1)(W-1)."""
+    gx, gy = _numpy_gradient(f)
+    total = image_sum(torch.sqrt((gx * gx + gy * gy) / 2))
+    h, w = f.shape[-2:]
+    return total / ((h - 1) * (w - 1) if convention == "tang" else h * w)
+
+
+def cc(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """Mean Pearson correlation of F with each source."""
+    return (pearson(a, f) + pearson(b, f)) / 2
+
+
+def scd(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """Sum of the correlations of differences: r(F-B, A) + r(F-A, B); NaN if F equals a source plus a constant."""
+    return pearson(a, f - b) + pearson(b, f - a)
+
+
+def _mse_255(f: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    return (image_mean((a - f) ** 2) + image_mean((b - f) ** 2)) / 2
+
+
+def mse(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """Mean of the two source MSEs; on 0..255 (``cddfuse``) or on 0..1 (``tang``)."""
+    m = _mse_255(f, a, b)
+    return m / 255.0**2 if convention == "tang" else m
+
+
+def psnr(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """PSNR against the mean source MSE: CDDFuse uses max(F) as the peak, Tang's toolbox 255 on a 0..1 MSE."""
+    m = _mse_255(f, a, b)
+    if convention == "tang":
+        return 10 * torch.log10(255.0**2 / (m / 255.0**2))
+    peak = f.amax(dim=(-3, -2, -1))
+    return 10 * torch.log10(peak * peak / m)
+
+
+def psnr_gt(f: Tensor, target: Tensor) -> Tensor:
+    """Textbook full-reference PSNR with peak 255, for synthetic data that has a ground truth."""
+    m = image_mean((f - target) ** 2)
+    return 10 * torch.log10(255.0**2 / m)

@@ -58,9 +58,11 @@ def run_study(study: dict[str, Any], out_dir: str | Path, extra: Sequence[str] =
         raise KeyError(f"unknown variant(s) {sorted(unknown)}; study {study['name']} has {list(study['variants'])}")
     rows: list[dict[str, Any]] = []
     convention = "cddfuse"
-    for name in names:
+    for i, name in enumerate(names):
         overrides = [*study.get("base", []), *study["variants"][name], *extra, f"method_name={name}",
                      f"task_name={study['name']}"]
+        if i > 0:  # classical reference rows once per study, not once per variant
+            overrides.append("eval.baselines=[]")
         log.info("ablation %s / %s: %s", study["name"], name, " ".join(overrides))
         cfg = compose(overrides, output_dir=out / name)
         convention = cfg.eval.convention

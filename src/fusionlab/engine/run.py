@@ -97,14 +97,33 @@ def report(trainer: L.Trainer, rows: list[dict], panels: dict[str, list[torch.Te
 
 
 class ResultsReporter:
-    """Picklable hook that writes a run's results from inside the (rank-zero) test process."""
+    """Picklable hook that collects a run's result rows from inside the (rank-zero) test process.
 
-    def __init__(self, cfg: DictConfig, notes: list[str]) -> None:
-        self.cfg, self.notes = cfg, notes
+    Several test passes (classical reference rows first, the trained model last) add to one staging
+    file, which also works when each pass runs in fresh worker processes (``ddp_spawn``). Only the
+    ``final`` pass writes ``results.csv``/``results.md``, so an interrupted run never leaves a table
+    that looks complete.
+    """
+
+    def __init__(self, cfg: DictConfig, notes: list[str], final: bool = True) -> None:
+        self.cfg, self.notes, self.final = cfg, notes, final
         self.outputs: dict[str, Any] = {}
 
+    @property
+    def staging(self) -> Path:
+        return Path(self.cfg.paths.output_dir) / ".results_partial.json"
+
     def __call__(self, trainer: L.Trainer, rows: list[dict], panels: dict[str, list[torch.Tensor]]) -> None:
-        self.outputs = report(trainer, rows, panels, self.cfg, self.notes)
+        import json
+
+        earlier = json.loads(self.staging.read_text()) if self.staging.is_file() else []
+        all_rows = earlier + list(rows)
+        if not self.final:
+            self.staging.parent.mkdir(parents=True, exist_ok=True)
+            self.staging.write_text(json.dumps(all_rows))
+            return
+        self.outputs = report(trainer, all_rows, panels, self.cfg, self.notes)
+        self.staging.unlink(missing_ok=True)
 
 
 def _log_to_wandb(trainer: L.Trainer, rows: list[dict], panels: dict[str, list[torch.Tensor]]) -> None:
@@ -159,11 +178,22 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
             _save_final_checkpoint(trainer, out_dir)
             ckpt_path = _best_or_last(trainer, out_dir)
         if cfg.get("test", True):
-            notes.append(f"Checkpoint: {ckpt_path or '(weights in memory)'}.")
+            baselines = list(cfg.eval.get("baselines") or [])
+            notes.append(f"Checkpoint: {ckpt_path or '(weights in memory)'}."
+                         + (f" Reference rows: classical {', '.join(baselines)}." if baselines else ""))
+            rows: list[dict] = []
+            for name in baselines:  # classical reference rows (zero parameters, same suite and metrics)
+                from fusionlab.baselines import build_baseline
+
+                ref = build_module(cfg, model=build_baseline(name), with_objective=False)
+                ref.method_name, ref.save_fused, ref.panels_per_dataset = name, False, 0
+                ref.reporter = ResultsReporter(cfg, notes, final=False)
+                trainer.test(ref, datamodule=datamodule, verbose=False)
+                rows += ref.test_rows
             module.reporter = reporter = ResultsReporter(cfg, notes)
             trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True, verbose=False)
             result.update(reporter.outputs)
-            result["rows"] = module.test_rows
+            result["rows"] = module.test_rows + rows
         result["ckpt_path"] = ckpt_path
         if cfg.get("optimized_metric"):
             result["objective"] = optimized_value(str(cfg.optimized_metric), trainer, result.get("rows") or [])

@@ -43,9 +43,16 @@ def test_every_group_option_composes_and_instantiates(group, option, compose, tm
         dm = instantiate(cfg.data, _convert_="all")
         assert dm.train_entries
     elif group == "loss":
-        total, parts = instantiate(cfg.loss, _convert_="all")(torch.rand(1, 1, 16, 16),
-                                                              {"a": torch.rand(1, 1, 16, 16),
-                                                               "b": torch.rand(1, 1, 16, 16), "task": ["ivif"]})
+        from fusionlab.models import FusionNet
+        from fusionlab.models.backbones import DenseCNN
+
+        objective = instantiate(cfg.loss, _convert_="all")
+        model = FusionNet(DenseCNN(width=4, layers=1))
+        a, b = torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16)
+        fused, feats = model.forward_with_features(a, b)
+        batch = {"a": a, "b": b, "task": ["ivif"], "rec_a": model.reconstruct(a), "rec_b": model.reconstruct(b),
+                 **feats}
+        total, parts = objective(fused, batch)
         assert torch.isfinite(total) and parts
     elif group == "optim":
         opt = instantiate(cfg.optim.optimizer)([torch.nn.Parameter(torch.zeros(1))])

@@ -79,6 +79,9 @@ class FusionModule(L.LightningModule):
             theta = {id(p) for p in fusion()}
             self.ema = ParameterEMA([(n, p) for n, p in model.named_parameters() if id(p) in theta], ema_decay)
         self.model = model
+        if objective is not None and objective.needs_features and not hasattr(model, "forward_with_features"):
+            raise ValueError(f"loss term(s) {', '.join(objective.feature_terms())} read the model's features, but "
+                             f"{type(model).__name__} has no forward_with_features(a, b)")
         self.objective = objective
         self.optimizer_factory = optimizer
         self.scheduler_cfg = dict(scheduler or {})
@@ -171,9 +174,21 @@ class FusionModule(L.LightningModule):
             loader.progress = lambda: epoch_loop.batch_progress.current.processed
 
     def _with_reconstruction(self, batch: dict, objective: Objective) -> dict:
+        """The batch plus what the objective's terms read besides ``fused``: reconstructions and features."""
         if objective.needs_reconstruction:
             batch = {**batch, "rec_a": self.model.reconstruct(batch["a"]), "rec_b": self.model.reconstruct(batch["b"])}
+        if objective.needs_features and "features_a" not in batch:
+            batch = {**batch, **self.model.forward_with_features(batch["a"], batch["b"])[1]}
         return batch
+
+    def _fuse(self, batch: dict, objective: Objective) -> tuple[Tensor, dict]:
+        """Fused image and the batch for ``objective``; features come from the same forward pass."""
+        if objective.needs_features:
+            fused, feats = self.model.forward_with_features(batch["a"], batch["b"])
+            batch = {**batch, **feats}
+        else:
+            fused = self.model(batch["a"], batch["b"])
+        return fused, self._with_reconstruction(batch, objective)
 
     def _log_losses(self, total: Tensor, parts: dict[str, Tensor], bs: int, prefix: str = "train/loss") -> None:
         self.log(prefix, total, prog_bar=True, batch_size=bs)
@@ -187,8 +202,8 @@ class FusionModule(L.LightningModule):
             return self._bilevel_step(batch)
         if self.mode == "alternating":
             return self._alternating_step(batch)
-        fused = self.model(batch["a"], batch["b"])
-        total, parts = self.objective(fused, self._with_reconstruction(batch, self.objective))
+        fused, batch = self._fuse(batch, self.objective)
+        total, parts = self.objective(fused, batch)
         self._check_finite(total, parts)
         self._log_losses(total, parts, fused.shape[0])
         return total
@@ -215,8 +230,8 @@ class FusionModule(L.LightningModule):
             rec_total, rec_parts = rec_objective(batch["a"], self._with_reconstruction(batch, rec_objective))
             self._check_finite(rec_total, rec_parts)
             self._manual_step(opt_phi, rec_total)
-        fused = self.model(batch["a"], batch["b"])
-        fuse_total, fuse_parts = fuse_objective(fused, batch)
+        fused, fuse_batch = self._fuse(batch, fuse_objective)
+        fuse_total, fuse_parts = fuse_objective(fused, fuse_batch)
         self._check_finite(fuse_total, fuse_parts)
         self._manual_step(opt_theta, fuse_total)
         if self.ema is not None:
@@ -236,8 +251,8 @@ class FusionModule(L.LightningModule):
             idx = torch.tensor([i for i, t in enumerate(tasks) if t == task], device=batch["a"].device)
             sub = {k: (v.index_select(0, idx) if isinstance(v, Tensor) and v.shape[:1] == (len(tasks),)
                        else [v[i] for i in idx.tolist()] if isinstance(v, list) else v) for k, v in batch.items()}
-            fused = self.model(sub["a"], sub["b"])
-            total, parts = self.objective(fused, self._with_reconstruction(sub, self.objective))
+            fused, sub = self._fuse(sub, self.objective)
+            total, parts = self.objective(fused, sub)
             self._check_finite(total, parts)
             self._manual_step(opt, total)
             self.log(f"train/loss/task/{task}", total, batch_size=len(idx))

@@ -22,6 +22,7 @@ class LossTerm(nn.Module):
 
     name: str = "term"
     needs_reconstruction: bool = False  # True: the term reads batch["rec_a"/"rec_b"] (the lower level, phi)
+    needs_features: bool = False  # True: the term reads batch["features_a"/"features_b"/"fused_features"]
 
     def __init__(self, weight: float = 1.0) -> None:
         super().__init__()
@@ -56,6 +57,14 @@ class Objective(nn.Module):
     @property
     def needs_reconstruction(self) -> bool:
         return any(t.needs_reconstruction and t.weight > 0 for t in self.terms.values())
+
+    @property
+    def needs_features(self) -> bool:
+        return any(t.needs_features and t.weight > 0 for t in self.terms.values())
+
+    def feature_terms(self) -> list[str]:
+        """Active terms that read the model's features (named in start-up errors)."""
+        return [k for k, t in self.terms.items() if t.needs_features and t.weight > 0]
 
     def split(self) -> tuple[Objective | None, Objective | None]:
         """(reconstruction objective, fusion objective): the two levels of bilevel training."""

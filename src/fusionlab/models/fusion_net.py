@@ -32,7 +32,12 @@ class AttentionFuser(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Top-down decoder: upsample the coarser level, concatenate the finer one, convolve; then a 1-channel head."""
+    """Top-down decoder: upsample the coarser level, concatenate the finer one, convolve; then a 1-channel head.
+
+    The head predicts a correction in logit space on top of a base image (the sources' mean for fusion,
+    the source itself for reconstruction) and starts near zero, so an untrained network already outputs a
+    sane image and a short training run only has to learn what to add to it.
+    """
 
     def __init__(self, channels: list[int], reductions: list[int]) -> None:
         super().__init__()
@@ -44,14 +49,18 @@ class Decoder(nn.Module):
         self.head = nn.Sequential(
             nn.Conv2d(channels[0], channels[0], 3, 1, 1), nn.LeakyReLU(0.1, True), nn.Conv2d(channels[0], 1, 1)
         )
+        # near-zero (not zero: every layer upstream must receive a gradient from the first step)
+        nn.init.normal_(self.head[-1].weight, std=1e-3)
+        nn.init.zeros_(self.head[-1].bias)
 
-    def forward(self, feats: list[Tensor]) -> Tensor:
+    def forward(self, feats: list[Tensor], base: Tensor) -> Tensor:
         x = feats[-1]
         for i in range(len(feats) - 2, -1, -1):
             if x.shape[-2:] != feats[i].shape[-2:]:
                 x = F.interpolate(x, size=feats[i].shape[-2:], mode="bilinear", align_corners=False)
             x = self.merge[i](torch.cat((feats[i], x), 1))
-        return torch.sigmoid(self.head(x))
+        base = base.float().clamp(1e-3, 1 - 1e-3)
+        return torch.sigmoid(torch.logit(base) + self.head(x).float())
 
 
 class FusionNet(nn.Module):
@@ -95,18 +104,33 @@ class FusionNet(nn.Module):
     def fuse(self, fa: list[Tensor], fb: list[Tensor]) -> list[Tensor]:
         return [fuser(a, b) for fuser, a, b in zip(self.fusers, fa, fb)]
 
-    def decode(self, feats: list[Tensor]) -> Tensor:
-        return self.decoder(feats)
+    def decode(self, feats: list[Tensor], base: Tensor) -> Tensor:
+        return self.decoder(feats, base)
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        return self.forward_with_features(a, b)[0]
+
+    def forward_with_features(self, a: Tensor, b: Tensor) -> tuple[Tensor, dict[str, list[Tensor]]]:
+        """The fused image and the pyramids it was made from (``features_a``, ``features_b``,
+        ``fused_features``; padded size), in one pass: for loss terms that read features."""
         if a.shape != b.shape:
             raise ValueError(f"sources must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        self._check_size(a)
         pa, (h, w) = self._pad(a)
         pb, _ = self._pad(b)
-        fused = self.decode(self.fuse(self.encode(pa), self.encode(pb)))
-        return fused[..., :h, :w]
+        fa, fb = self.encode(pa), self.encode(pb)
+        fused_features = self.fuse(fa, fb)
+        fused = self.decode(fused_features, 0.5 * (pa + pb))[..., :h, :w]
+        return fused, {"features_a": fa, "features_b": fb, "fused_features": fused_features}
 
     def reconstruct(self, x: Tensor) -> Tensor:
         """decode(encode(x)): the reconstruction path used by bilevel training and the reconstruction loss."""
+        self._check_size(x)
         px, (h, w) = self._pad(x)
-        return self.decode(self.encode(px))[..., :h, :w]
+        return self.decode(self.encode(px), px)[..., :h, :w]
+
+    def _check_size(self, x: Tensor) -> None:
+        minimum = int(getattr(self.backbone, "min_size", 1))
+        if min(x.shape[-2:]) < minimum:
+            raise ValueError(f"image of {x.shape[-1]}x{x.shape[-2]} is smaller than the minimum size "
+                             f"{minimum}x{minimum} of {type(self.backbone).__name__}")

@@ -20,6 +20,7 @@ class Backbone(nn.Module):
     out_channels: list[int]
     reductions: list[int]
     size_multiple: int = 1
+    min_size: int = 1  # smallest H and W the backbone accepts (FusionNet checks before padding)
 
     def forward(self, x: Tensor) -> list[Tensor]:  # pragma: no cover - interface
         raise NotImplementedError

@@ -7,6 +7,7 @@ A checkpoint is rebuilt from the config of the run that wrote it (``<run>/.hydra
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,43 @@ def run_config_of(ckpt_path: Path) -> DictConfig | None:
     return None
 
 
+def run_method_name(run_cfg: DictConfig | None, ckpt: Path) -> str:
+    """The run's ``method_name`` (e.g. ``fusionnet-transformer``), else the checkpoint's file stem.
+
+    A Hydra-saved config keeps ``${hydra:runtime.choices...}`` unresolved; resolving it here would read
+    *this* process's Hydra choices (the fuse config's default backbone), so it is resolved from the run's
+    own ``.hydra/hydra.yaml`` instead.
+    """
+    if run_cfg is None:
+        return ckpt.stem
+    raw = OmegaConf.to_container(run_cfg, resolve=False).get("method_name")
+    if not isinstance(raw, str) or not raw:
+        return ckpt.stem
+    if "${hydra:" in raw:
+        choices: dict[str, Any] = {}
+        for parent in ckpt.resolve().parents[:3]:
+            if (parent / ".hydra" / "hydra.yaml").is_file():
+                hydra_cfg = OmegaConf.load(parent / ".hydra" / "hydra.yaml")
+                choices = dict(OmegaConf.select(hydra_cfg, "hydra.runtime.choices", default={}) or {})
+                break
+        missing: list[str] = []
+
+        def choice(m: re.Match[str]) -> str:
+            key = m.group(1)
+            if key not in choices:
+                missing.append(key)
+            return str(choices.get(key, ""))
+
+        name = re.sub(r"\$\{hydra:runtime\.choices\.([^}]+)\}", choice, raw)
+        return ckpt.stem if missing or "${" in name else name
+    if "${" in raw:
+        try:
+            return str(run_cfg.method_name)
+        except Exception:  # noqa: BLE001 - an interpolation that only resolved inside that run
+            return ckpt.stem
+    return raw
+
+
 def load_checkpoint_model(ckpt_path: str | Path, model_cfg: DictConfig) -> torch.nn.Module:
     """Instantiate ``model_cfg`` and load the checkpoint's weights; mismatches name the keys."""
     path = Path(ckpt_path)
@@ -46,7 +84,13 @@ def load_checkpoint_model(ckpt_path: str | Path, model_cfg: DictConfig) -> torch
     # A run trained with an EMA of the fusion parameters is evaluated with the averaged weights.
     weights.update({k.removeprefix("ema.").replace("__", "."): v for k, v in state.items() if k.startswith("ema.")})
     model = instantiate(model_cfg)
-    result = model.load_state_dict(weights, strict=False)
+    try:
+        result = model.load_state_dict(weights, strict=False)
+    except RuntimeError as err:  # tensors of other shapes (e.g. another width)
+        lines = [ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln]
+        raise ValueError(f"checkpoint {path} does not match the model config (_target_ {model_cfg.get('_target_')}, "
+                         f"backbone {model_cfg.get('backbone', {}).get('_target_')}): {len(lines)} tensor(s) differ "
+                         "in shape, e.g. " + "; ".join(lines[:2])) from err
     if result.missing_keys or result.unexpected_keys:
         raise ValueError(
             f"checkpoint {path} does not match the model config (_target_ {model_cfg.get('_target_')}, backbone "
@@ -64,7 +108,7 @@ def _methods(cfg: DictConfig) -> list[tuple[str, torch.nn.Module]]:
         ckpt = Path(cfg.ckpt_path)
         run_cfg = run_config_of(ckpt) if ckpt.is_file() else None
         model_cfg = run_cfg.model if run_cfg is not None and "model" in run_cfg else cfg.model
-        name = cfg.get("method_name") or (run_cfg.get("method_name") if run_cfg is not None else None) or ckpt.stem
+        name = cfg.get("method_name") or run_method_name(run_cfg, ckpt)
         methods.append((str(name), load_checkpoint_model(ckpt, model_cfg)))
     for name in cfg.get("methods") or []:
         methods.append((str(name), build_baseline(str(name))))

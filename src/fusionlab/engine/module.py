@@ -360,7 +360,7 @@ class FusionModule(L.LightningModule):
             rgb = restore_color(fused[i], _get(batch, "cbcr_a", i), _get(batch, "cbcr_b", i))
             if self.save_fused and self.output_dir is not None:
                 write_image(self.output_dir / "fused" / dataset / f"{batch['name'][i]}.png",
-                            rgb.permute(1, 2, 0).cpu().numpy())
+                            rgb.permute(1, 2, 0).cpu().numpy(), compress_level=1)
             panels = self.panels.setdefault(dataset, [])
             if len(panels) < self.panels_per_dataset:
                 panels.append(self._panel(batch, i, rgb))

@@ -74,6 +74,8 @@ class FusionNet(nn.Module):
         self.fusers = nn.ModuleList(AttentionFuser(c) for c in backbone.out_channels)
         self.decoder = Decoder(list(backbone.out_channels), list(backbone.reductions))
         self.channels_last = channels_last
+        if channels_last:  # NHWC weights too: oneDNN then runs without layout conversions (~2x on CPU in bf16)
+            self.to(memory_format=torch.channels_last)
 
     @property
     def size_multiple(self) -> int:

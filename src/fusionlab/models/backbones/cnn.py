@@ -9,7 +9,7 @@ from fusionlab.models.backbones.base import Backbone
 
 
 def conv_act(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, padding_mode="reflect"), nn.LeakyReLU(0.1, True))
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2), nn.LeakyReLU(0.1, True))
 
 
 class DenseBlock(nn.Module):

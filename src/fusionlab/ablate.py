@@ -1,6 +1,8 @@
-"""``python -m fusionlab.ablate experiments/STUDY.yaml [--out DIR] [--only a,b] [override ...]``.
+"""``python -m fusionlab.ablate experiments/STUDY.yaml [--out DIR] [--only a,b] [override ...]``
+or ``python -m fusionlab.ablate --collect outputs/<task>/multiruns/<date>``.
 
-Runs each variant of an ablation study (see :mod:`fusionlab.engine.ablation`) and writes one table.
+Runs each variant of an ablation study (see :mod:`fusionlab.engine.ablation`) and writes one table, or
+aggregates the jobs of a finished Hydra multirun into one table.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from fusionlab import cli
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m fusionlab.ablate", description=__doc__)
-    parser.add_argument("study", help="study YAML, e.g. experiments/loss_terms.yaml")
+    parser.add_argument("study", nargs="?", help="study YAML, e.g. experiments/loss_terms.yaml")
+    parser.add_argument("--collect", metavar="SWEEP_DIR", help="aggregate a finished multirun folder instead")
     parser.add_argument("--out", help="output folder (default: outputs/ablations/<study>/<date_time>)")
     parser.add_argument("--only", help="comma-separated variant names to run")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every variant")
@@ -23,8 +26,14 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
 
     def run() -> None:
-        from fusionlab.engine.ablation import load_study, run_study
+        from fusionlab.engine.ablation import collect_multirun, load_study, run_study
 
+        if args.collect:
+            collect_multirun(args.collect)
+            print(f"multirun table: {Path(args.collect) / 'results.md'}")
+            return
+        if not args.study:
+            parser.error("give a study YAML or --collect SWEEP_DIR")
         study = load_study(args.study)
         out = Path(args.out or Path("outputs") / "ablations" / study["name"] / time.strftime("%Y-%m-%d_%H-%M-%S"))
         only = args.only.split(",") if args.only else None

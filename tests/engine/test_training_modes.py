@@ -62,3 +62,37 @@ def test_bilevel_run_end_to_end_with_ema_checkpoint(compose, tmp_path):
     ckpt = torch.load(out["ckpt_path"], map_location="cpu", weights_only=True)
     assert any(k.startswith("ema.") for k in ckpt["state_dict"])
     assert len(ckpt["optimizer_states"]) == 2
+
+
+def test_each_bilevel_update_changes_only_its_own_parameters(compose, tmp_path):
+    cfg = compose(*FAST, "optim=bilevel", "loss=pixel_rec", "optim.ema_decay=null", "trainer.max_steps=4",
+                  output_dir=tmp_path / "run")
+    module, dm, trainer = build_module(cfg), build_datamodule(cfg), build_trainer(cfg)
+    names = {id(p): n for n, p in module.model.named_parameters()}
+    theta = {names[id(p)] for p in module.model.fusion_parameters()}
+    changed_per_step: list[tuple[str, set[str]]] = []
+    original = module._manual_step
+
+    def recording_step(opt, loss):
+        before = {n: p.detach().clone() for n, p in module.model.named_parameters()}
+        original(opt, loss)
+        which = "theta" if getattr(opt, "optimizer", opt) is trainer.optimizers[0] else "phi"
+        changed_per_step.append((which, {n for n, p in module.model.named_parameters() if not torch.equal(before[n], p)}))
+
+    module._manual_step = recording_step
+    trainer.fit(module, datamodule=dm)
+    assert [w for w, _ in changed_per_step] == ["phi", "theta", "phi", "theta"]
+    for which, changed in changed_per_step:
+        assert changed, which
+        assert changed <= theta if which == "theta" else not changed & theta
+
+
+def test_reconstruction_term_with_a_model_that_cannot_reconstruct(compose):
+    from hydra.utils import instantiate
+
+    from fusionlab.baselines import build_baseline
+    from fusionlab.engine.module import FusionModule
+
+    cfg = compose(*FAST, "loss=pixel_rec")
+    with pytest.raises(ValueError, match=r"loss term\(s\) reconstruction need reconstructions, but Average"):
+        FusionModule(build_baseline("average"), instantiate(cfg.loss, _convert_="all"))

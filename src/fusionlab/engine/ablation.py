@@ -71,3 +71,51 @@ def run_study(study: dict[str, Any], out_dir: str | Path, extra: Sequence[str] =
     write_results(rows, out, convention, title=f"ablation: {study['name']}",
                   notes=[f"Variants: {', '.join(names)}. Base overrides: {' '.join(study.get('base', []))}."])
     return rows
+
+
+def collect_multirun(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """Aggregate a finished Hydra multirun (``-m`` sweep, any launcher) into one comparison table.
+
+    Every job folder with a ``results.csv`` becomes one method, named by the overrides that differ
+    between jobs (e.g. ``loss.terms.ssim.weight=0``); its own classical reference rows are kept once.
+    """
+    import csv
+
+    sweep = Path(sweep_dir)
+    jobs = sorted((p.parent for p in sweep.glob("*/results.csv")), key=lambda p: p.name)
+    if not jobs:
+        raise FileNotFoundError(f"no job folder with results.csv under {sweep}: is this a finished multirun folder?")
+    overrides = {}
+    for job in jobs:
+        path = job / ".hydra" / "overrides.yaml"
+        overrides[job] = yaml.safe_load(path.read_text()) if path.is_file() else []
+    common = set.intersection(*(set(o) for o in overrides.values())) if overrides else set()
+    rows: list[dict[str, Any]] = []
+    seen_reference: set[str] = set()
+    convention = "cddfuse"
+    for job in jobs:
+        config = job / ".hydra" / "config.yaml"
+        if config.is_file():
+            convention = (yaml.safe_load(config.read_text()) or {}).get("eval", {}).get("convention", convention)
+        name = " ".join(o for o in overrides[job] if o not in common) or f"job{job.name}"
+        with open(job / "results.csv") as fh:
+            job_rows = list(csv.DictReader(fh))
+        trained = {r["method"] for r in job_rows} - _reference_methods(job_rows)
+        for r in job_rows:
+            is_reference = r["method"] not in trained
+            if is_reference and r["method"] in seen_reference:
+                continue
+            row = {k: (v if k in ("method", "dataset", "task", "image") else float(v)) for k, v in r.items()}
+            if not is_reference:
+                row["method"] = name
+            rows.append(row)
+        seen_reference |= _reference_methods(job_rows)
+    write_results(rows, sweep, convention, title=f"multirun: {sweep.name}",
+                  notes=[f"{len(jobs)} jobs; shared overrides: {' '.join(sorted(common)) or '(none)'}."])
+    return rows
+
+
+def _reference_methods(rows: list[dict[str, Any]]) -> set[str]:
+    from fusionlab.baselines import BASELINES
+
+    return {r["method"] for r in rows if r["method"] in BASELINES}

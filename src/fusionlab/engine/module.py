@@ -79,6 +79,10 @@ class FusionModule(L.LightningModule):
             theta = {id(p) for p in fusion()}
             self.ema = ParameterEMA([(n, p) for n, p in model.named_parameters() if id(p) in theta], ema_decay)
         self.model = model
+        if objective is not None and objective.needs_reconstruction and not hasattr(model, "reconstruct"):
+            terms = [k for k, t in objective.terms.items() if t.needs_reconstruction and t.weight > 0]
+            raise ValueError(f"loss term(s) {', '.join(terms)} need reconstructions, but {type(model).__name__} has "
+                             "no reconstruct(x) (no reconstruction path): drop the term or use FusionNet")
         if objective is not None and objective.needs_features and not hasattr(model, "forward_with_features"):
             raise ValueError(f"loss term(s) {', '.join(objective.feature_terms())} read the model's features, but "
                              f"{type(model).__name__} has no forward_with_features(a, b)")

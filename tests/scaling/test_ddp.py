@@ -8,7 +8,7 @@ import pytest
 
 from fusionlab.engine.run import run_training
 
-BASE = ("+debug=fast", "data.mode=synthetic", "logger=csv", "eval.metrics=[EN,SD,SF,AG,SSIM,Qabf]",
+BASE = ("+debug=fast", "data.mode=synthetic", "logger=csv", "trainer.precision=32", "eval.metrics=[EN,SD,SF,AG,SSIM,Qabf]",
         "data.options.synthetic.lengths.test=3", "eval.save_fused=false")
 
 

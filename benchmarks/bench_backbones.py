@@ -42,7 +42,8 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 def build(variant: str) -> FusionNet:
     option, overrides = VARIANTS[variant]
     cfg = OmegaConf.merge(OmegaConf.load(CONF / f"{option}.yaml"), overrides)
-    return FusionNet(instantiate(cfg)).eval()
+    channels_last = bool(OmegaConf.load(CONF.parent / "fusion_net.yaml").channels_last)  # the default model config
+    return FusionNet(instantiate(cfg), channels_last=channels_last).eval()
 
 
 def gflops(net: FusionNet, h: int, w: int) -> float:

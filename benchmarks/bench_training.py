@@ -41,7 +41,7 @@ def make_batches(n: int, batch: int, patch: int) -> list[dict]:
 
 def parts() -> tuple[FusionNet, Objective]:
     torch.manual_seed(0)
-    model = FusionNet(DenseCNN())
+    model = FusionNet(DenseCNN(), channels_last=True)  # the default model config
     objective = Objective({"intensity": IntensityLoss(20.0), "gradient": GradientLoss(20.0), "ssim": SSIMLoss(10.0)})
     return model, objective
 

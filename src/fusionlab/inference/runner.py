@@ -309,9 +309,9 @@ def _fuse_one(dataset: Any, index: int, pair: Pair, fn: FuseFn, out: Path, multi
     t2 = time.perf_counter()
     rgb = restore_color(fused, sample.get("cbcr_a"), sample.get("cbcr_b"))
     try:
-        write_image(out / f"{pair.name}.png", _to_hwc(rgb))
+        write_image(out / f"{pair.name}.png", _to_hwc(rgb), compress_level=1)
         if opts.preview:
-            write_image(out / "previews" / f"{pair.name}.png", _to_hwc(_panel(sample, rgb)))
+            write_image(out / "previews" / f"{pair.name}.png", _to_hwc(_panel(sample, rgb)), compress_level=1)
     except OSError as err:
         return f"cannot write {out / (pair.name + '.png')}: {err.strerror or err}"
     t3 = time.perf_counter()

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="output folder (default: outputs/ablations/<study>/<date_time>)")
     parser.add_argument("--only", help="comma-separated variant names to run")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every variant")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # the study, flags and overrides in any order
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
 
     def run() -> None:

@@ -35,3 +35,15 @@ def test_bad_study_files(tmp_path):
         load_study(bad)
     with pytest.raises(FileNotFoundError, match="ablation study not found"):
         load_study(tmp_path / "missing.yaml")
+
+
+def test_cli_takes_flags_and_overrides_in_any_order(tmp_path):
+    from fusionlab.ablate import main
+
+    study = tmp_path / "tiny.yaml"
+    study.write_text("name: tiny\nbase: [+debug=fast, data.mode=synthetic, logger=csv]\n"
+                     "variants: {full: [], no_ssim: [loss.terms.ssim.weight=0]}\n")
+    main([str(study), "--out", str(tmp_path / "out"), "--only", "no_ssim", "eval.metrics=[EN]",
+          "eval.save_fused=false", "eval.suite=[synthetic/mef]"])
+    with open(tmp_path / "out" / "results.csv") as fh:
+        assert {r["method"] for r in csv.DictReader(fh)} == {"no_ssim"}

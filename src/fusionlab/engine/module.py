@@ -78,7 +78,6 @@ class FusionModule(L.LightningModule):
                 raise ValueError("optim.ema_decay needs a model with fusion_parameters() (e.g. FusionNet)")
             theta = {id(p) for p in fusion()}
             self.ema = ParameterEMA([(n, p) for n, p in model.named_parameters() if id(p) in theta], ema_decay)
-        self.model = model
         if objective is not None and objective.needs_reconstruction and not hasattr(model, "reconstruct"):
             terms = [k for k, t in objective.terms.items() if t.needs_reconstruction and t.weight > 0]
             raise ValueError(f"loss term(s) {', '.join(terms)} need reconstructions, but {type(model).__name__} has "
@@ -100,7 +99,6 @@ class FusionModule(L.LightningModule):
         if tile_size is not None and (tile_size <= 0 or tile_overlap < 0):
             raise ValueError(f"eval.tile_size must be > 0 (or null) and eval.tile_overlap >= 0, got {tile_size}, {tile_overlap}")
         self.tile_size, self.tile_overlap = tile_size, tile_overlap
-        self.dataset_names: dict[str, list[str]] = {"val": [], "test": []}
         self.test_rows: list[dict[str, Any]] = []
         self.panels: dict[str, list[Tensor]] = {}
         # Called on global rank zero with (trainer, rows, panels) once the test epoch is gathered; it runs

@@ -32,9 +32,34 @@ def read_image(path: str | Path) -> np.ndarray:
                 return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
             if mode == "LA":
                 return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+            if _is_16bit_colour(img, path):
+                return _read_16bit_colour(path)
             return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise ValueError(f"cannot decode image {path}: {err}. Re-download or remove the file.") from err
+
+
+def _is_16bit_colour(img: Image.Image, path: Path) -> bool:
+    """Pillow opens 16-bit RGB(A) PNG/TIFF as 8-bit (it keeps the high byte); detect them from the header."""
+    if img.format == "PNG":
+        with open(path, "rb") as fh:
+            header = fh.read(25)
+        return len(header) == 25 and header[12:16] == b"IHDR" and header[24] == 16  # IHDR bit depth
+    if img.format == "TIFF":
+        bits = img.tag_v2.get(258)
+        return bool(bits) and max(bits if isinstance(bits, tuple) else (bits,)) == 16
+    return False
+
+
+def _read_16bit_colour(path: Path) -> np.ndarray:
+    """Full-precision decode of a 16-bit colour image with OpenCV (BGR order on disk -> RGB)."""
+    import cv2
+
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.dtype != np.uint16 or arr.ndim != 3:
+        raise ValueError("OpenCV could not decode it as 16-bit colour")
+    rgb = cv2.cvtColor(arr[..., :3], cv2.COLOR_BGR2RGB)
+    return (rgb.astype(np.float64) / 65535.0).astype(np.float32)
 
 
 def luma_u8(img: np.ndarray) -> np.ndarray:

@@ -6,7 +6,8 @@ import csv
 
 import pytest
 
-from fusionlab.engine.run import run_training
+from fusionlab.engine.module import FusionModule
+from fusionlab.engine.run import build_datamodule, build_module, build_trainer, run_training
 
 BASE = ("+debug=fast", "data.mode=synthetic", "logger=csv", "trainer.precision=32", "eval.metrics=[EN,SD,SF,AG,SSIM,Qabf]",
         "data.options.synthetic.lengths.test=3", "eval.save_fused=false")
@@ -34,3 +35,25 @@ def test_two_process_gloo_evaluation_matches_one_process(compose, tmp_path):
         for key in r1:
             if key not in ("method", "dataset", "task", "image"):
                 assert abs(float(r1[key]) - float(r2[key])) <= 1e-6 * max(1.0, abs(float(r1[key]))), key
+
+
+
+class _FailingOnRankOne(FusionModule):
+    """Rank 1 raises on its first test batch (a class at module level, so spawned workers can unpickle it)."""
+
+    def test_step(self, batch, batch_idx, dataloader_idx=0):
+        if self.global_rank == 1:
+            raise ValueError("injected failure on rank 1")
+        return super().test_step(batch, batch_idx, dataloader_idx)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_one_failing_rank_stops_every_rank_with_its_error(compose, tmp_path):
+    trained = run_training(compose(*BASE, output_dir=tmp_path / "train"))
+    cfg = compose(*BASE, "trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2", output_dir=tmp_path / "two")
+    module, datamodule, trainer = build_module(cfg), build_datamodule(cfg), build_trainer(cfg)
+    module.__class__ = _FailingOnRankOne
+    with pytest.raises(Exception, match="injected failure on rank 1"):
+        trainer.test(module, datamodule=datamodule, ckpt_path=trained["ckpt_path"], weights_only=True)
+    assert not (tmp_path / "two" / "results.csv").exists()

@@ -130,9 +130,8 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     result: dict[str, Any] = {"datamodule": datamodule, "trainer": trainer}
     try:
         for i, (name, model) in enumerate(methods):
-            cfg_m = cfg.copy()
-            cfg_m.method_name = name
-            module = build_module(cfg_m, model=model, with_objective=False)
+            module = build_module(cfg, model=model, with_objective=False)
+            module.method_name = name
             if several:  # fused images of each method in methods/<name>/fused/<dataset>/
                 module.output_dir = Path(cfg.paths.output_dir) / "methods" / name
             if i == 0:

@@ -6,7 +6,9 @@ functions, which take a plain ``DictConfig`` so tests and notebooks can call the
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from fusionlab.baselines import build_baseline
 from fusionlab.data.datamodule import FusionDataModule
 from fusionlab.engine.module import FusionModule, count_parameters
 from fusionlab.engine.results import console_table, write_grids, write_results
@@ -114,8 +117,6 @@ class ResultsReporter:
         return Path(self.cfg.paths.output_dir) / ".results_partial.json"
 
     def __call__(self, trainer: L.Trainer, rows: list[dict], panels: dict[str, list[torch.Tensor]]) -> None:
-        import json
-
         earlier = json.loads(self.staging.read_text()) if self.staging.is_file() else []
         all_rows = earlier + list(rows)
         if not self.final:
@@ -181,22 +182,18 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
             baselines = list(cfg.eval.get("baselines") or [])
             notes.append(f"Checkpoint: {ckpt_path or '(weights in memory)'}."
                          + (f" Reference rows: classical {', '.join(baselines)}." if baselines else ""))
-            rows: list[dict] = []
             for name in baselines:  # classical reference rows (zero parameters, same suite and metrics)
-                from fusionlab.baselines import build_baseline
-
                 ref = build_module(cfg, model=build_baseline(name), with_objective=False)
                 ref.method_name, ref.save_fused, ref.panels_per_dataset = name, False, 0
                 ref.reporter = ResultsReporter(cfg, notes, final=False)
                 trainer.test(ref, datamodule=datamodule, verbose=False)
-                rows += ref.test_rows
             module.reporter = reporter = ResultsReporter(cfg, notes)
             trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True, verbose=False)
-            result.update(reporter.outputs)
-            result["rows"] = module.test_rows + rows
+            result.update(reporter.outputs)  # "rows": every row of the table (reference rows and the model's)
         result["ckpt_path"] = ckpt_path
         if cfg.get("optimized_metric"):
-            result["objective"] = optimized_value(str(cfg.optimized_metric), trainer, result.get("rows") or [])
+            own = [r for r in result.get("rows") or [] if r["method"] == module.method_name]  # not the reference rows
+            result["objective"] = optimized_value(str(cfg.optimized_metric), trainer, own)
     finally:
         if trainer.is_global_zero:
             finish_loggers(trainer)
@@ -210,7 +207,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path} (ckpt_path; `last` means <run dir>/checkpoints/last.ckpt)")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # mmap: no full read
     except Exception as err:  # noqa: BLE001 - truncated zip, foreign pickle, ...
         reason = "unpickling failed" if "Unpickl" in type(err).__name__ else str(err).strip().splitlines()[0][:160]
         raise ValueError(f"cannot read checkpoint {path} ({reason}): the file is truncated or not a fusionlab "
@@ -223,8 +220,6 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def optimized_value(name: str, trainer: L.Trainer, rows: list[dict]) -> float:
     """The number a sweeper optimises: a logged metric (``val/loss``) or a test mean from the results rows,
     ``test/<dataset>/<metric>`` or ``test/mean/<metric>`` (mean over all test images)."""
-    import math
-
     if name.startswith("test/"):
         _, dataset, metric = name.split("/", 2) if name.count("/") >= 2 else (None, None, None)
         if metric is None:
@@ -245,10 +240,8 @@ def _save_final_checkpoint(trainer: L.Trainer, out_dir: Path) -> None:
     if trainer.checkpoint_callback is None or trainer.state.status.value != "finished":
         return
     last = out_dir / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        saved = torch.load(last, map_location="cpu", weights_only=True).get("global_step", -1)
-        if saved == trainer.global_step:
-            return
+    if last.is_file() and read_checkpoint(last).get("global_step", -1) == trainer.global_step:
+        return
     trainer.save_checkpoint(last)
 
 

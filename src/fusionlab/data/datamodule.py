@@ -199,8 +199,8 @@ class FusionDataModule(L.LightningDataModule):
                 raise DataConfigError("the evaluation suite is empty: set eval=<suite> or data.test=[KEY, ...]")
             self._test = {k: self._build(k, "test", None, False) for k in self._map(self.test_keys)}
 
-    def _loader(self, ds: Dataset, batch_size: int, **kw: Any) -> DataLoader:
-        return DataLoader(
+    def _loader(self, ds: Dataset, batch_size: int, loader_cls: type[DataLoader] = DataLoader, **kw: Any) -> DataLoader:
+        return loader_cls(
             ds, batch_size=batch_size, num_workers=self.num_workers, collate_fn=collate_samples,
             persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(), **kw,
         )
@@ -208,10 +208,7 @@ class FusionDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         assert self._train is not None and self._train_weights is not None, "call setup('fit') first"
         sampler = EpochWeightedSampler(self._train_weights, self.samples_per_epoch, self.seed)
-        return ResumableDataLoader(
-            self._train, batch_size=self.batch_size, sampler=sampler, drop_last=True, num_workers=self.num_workers,
-            collate_fn=collate_samples, persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
-        )
+        return self._loader(self._train, self.batch_size, ResumableDataLoader, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> list[DataLoader]:
         return [self._loader(ds, self.eval_batch_size) for ds in self._val.values()]

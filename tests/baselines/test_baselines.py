@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,8 @@ from fusionlab.baselines import BASELINES, build_baseline
 from fusionlab.data.io import luma_u8, read_image
 from fusionlab.metrics import compute_metrics, to_metric_range
 
-DATA = Path(os.environ.get("FUSIONLAB_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data")
-# Two real pairs of different tasks (infrared-visible and multi-focus), small enough for CI.
+# Three real pairs of different tasks (infrared-visible, medical, multi-focus), small enough for CI, relative to
+# the `data_dir` fixture (tests/conftest.py: skipped where the shared data is absent).
 REAL_PAIRS = [
     ("roadscene/cropinfrared/FLIR_video_00727.jpg", "roadscene/crop_LR_visible/FLIR_video_00727.jpg"),
     ("harvard/CT-MRI/MRI/2005.png", "harvard/CT-MRI/CT/2005.png"),
@@ -29,12 +28,10 @@ def _pair(seed: int, h: int, w: int, batch: int = 2) -> tuple[torch.Tensor, torc
     return a, b
 
 
-def _load(rel: str) -> torch.Tensor:
-    path = DATA / rel
+def _load(root: Path, rel: str) -> torch.Tensor:
+    path = root / rel
     if not path.is_file():
-        raise FileNotFoundError(
-            f"shared data missing: {path} (set FUSIONLAB_DATA or put ../shared beside the repo)"
-        )
+        raise FileNotFoundError(f"shared data missing: {path}")
     y = luma_u8(read_image(path)) / 255.0
     return torch.from_numpy(y).float().view(1, 1, *y.shape)
 
@@ -80,9 +77,9 @@ def test_batch_items_are_independent() -> None:
 
 
 @pytest.mark.parametrize("pair", REAL_PAIRS, ids=lambda p: p[0].split("/")[0])
-def test_multiscale_rules_beat_average_on_real_pairs(pair: tuple[str, str]) -> None:
+def test_multiscale_rules_beat_average_on_real_pairs(pair: tuple[str, str], data_dir: Path) -> None:
     """The point of the multi-scale rules: keep each source's edges, which averaging halves."""
-    a, b = _load(pair[0]), _load(pair[1])
+    a, b = _load(data_dir, pair[0]), _load(data_dir, pair[1])
     ref = {}
     for name in ("average", "laplacian", "wavelet", "gff"):
         fused = build_baseline(name)(a, b)

@@ -24,7 +24,6 @@ from fusionlab.metrics import METRICS, compute_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
-REFERENCE_CSV = SHARED / "reference" / "metrics_dev.csv"
 
 # README: 1e-4 relative, 1e-3 for VIF, VIFF, FMI, Qcb, Qcv.
 TOLERANCE = {name: 1e-4 for name in METRICS} | {n: 1e-3 for n in ("VIF", "VIFF", "FMI_pixel", "Qcb", "Qcv")}
@@ -47,24 +46,35 @@ def tolerance(name: str, row: dict[str, str]) -> float:
 
 
 def data_dir() -> Path:
-    """Shared data: $FUSIONLAB_DATA or ``../shared/data`` beside the repository."""
+    """Shared data: $FUSIONLAB_DATA or ``../shared/data`` beside the repository (as tests/conftest.py)."""
     return Path(os.environ.get("FUSIONLAB_DATA") or SHARED / "data")
 
 
+def reference_csv() -> Path:
+    """$FUSIONLAB_REFERENCE/metrics_dev.csv or ``../shared/reference/metrics_dev.csv`` (as tests/conftest.py)."""
+    return Path(os.environ.get("FUSIONLAB_REFERENCE") or SHARED / "reference") / "metrics_dev.csv"
+
+
 def require_reference() -> None:
-    """Fail loudly (not skip) when the shared data is missing: CI has it."""
-    missing = [p for p in (REFERENCE_CSV, data_dir()) if not p.exists()]
+    """For the script: stop with a clear message when the shared data is missing (the tests skip instead)."""
+    missing = [p for p in (reference_csv(), data_dir()) if not p.exists()]
     if missing:
         raise FileNotFoundError(
             f"reference data not found: {', '.join(map(str, missing))}. Put the shared folder beside the "
-            "repository (../shared) or set FUSIONLAB_DATA to the data folder."
+            "repository (../shared) or set FUSIONLAB_DATA / FUSIONLAB_REFERENCE to the data / reference folders."
         )
 
 
+@lru_cache(maxsize=1)
+def _rows(path: Path) -> tuple[dict[str, str], ...]:
+    with open(path, newline="") as fh:
+        return tuple(csv.DictReader(fh))
+
+
 def load_rows() -> list[dict[str, str]]:
+    """Every row of the reference CSV (read once per path). Never called at import or collection time."""
     require_reference()
-    with open(REFERENCE_CSV, newline="") as fh:
-        return list(csv.DictReader(fh))
+    return list(_rows(reference_csv()))
 
 
 @lru_cache(maxsize=8)

@@ -63,11 +63,15 @@ def missing_reference() -> str | None:
     return f"reference metric values not found at {path}: set FUSIONLAB_REFERENCE=/path/to/reference {SHARED_HINT}"
 
 
+_SKIP_MESSAGES: set[str] = set()  # the skip reasons given here, to fold them in the short summary
+
+
 def _skip_or_fail(message: str | None) -> None:
     if message is None:
         return
     if require_data():
         pytest.fail(f"FUSIONLAB_REQUIRE_DATA is set but {message}", pytrace=False)
+    _SKIP_MESSAGES.add(message)
     pytest.skip(message)
 
 
@@ -97,6 +101,17 @@ def pytest_runtest_setup(item):
         name in getattr(item, "fixturenames", ()) for name in REAL_DATA_FIXTURES
     ):
         _skip_or_fail(missing_data())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # A fixture's skip is reported at each test's own line; report ours at this file instead, so that `-ra`
+    # folds them into one SKIPPED line per reason rather than one per test function.
+    report = (yield).get_result()
+    if report.skipped and isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        reason = str(report.longrepr[2])
+        if reason.removeprefix("Skipped: ") in _SKIP_MESSAGES:
+            report.longrepr = (__file__, None, reason)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

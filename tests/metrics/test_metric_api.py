@@ -19,7 +19,8 @@ from fusionlab.metrics import (
 )
 
 CSV_COLUMNS = "EN SD SF AG MI SCD VIF VIFF Qabf Nabf SSIM MS_SSIM PSNR CC MSE Qcb Qcv FMI_pixel".split()
-FAST = [n for n in METRICS if n not in ("FMI_pixel", "MS_SSIM")]
+MORE_COLUMNS = "MEF_SSIM MEF_MSSSIM Qy Qc Qs Qw Qe Qw_mefb CE EI RMSE RMSE_vifb Qp".split()
+FAST = [n for n in METRICS if n not in ("FMI_pixel", "MS_SSIM", "Qp")]
 
 
 def _smooth(seed: int, size: tuple[int, int] = (48, 56), batch: int = 1) -> torch.Tensor:
@@ -39,11 +40,12 @@ def triple() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def test_registry_names_and_defaults() -> None:
-    assert list(METRICS) == CSV_COLUMNS
-    assert CONVENTIONS == ("cddfuse", "tang")
-    assert set(DEFAULT_METRICS) == set(CSV_COLUMNS) - {"FMI_pixel"}
+    assert list(METRICS) == CSV_COLUMNS + MORE_COLUMNS
+    assert CONVENTIONS == ("cddfuse", "tang", "vifb")
+    assert DEFAULT_METRICS == [n for n in CSV_COLUMNS if n != "FMI_pixel"]
     assert METRICS["Nabf"].higher_is_better is False and METRICS["Qabf"].higher_is_better is True
-    assert {n for n, s in METRICS.items() if s.by_convention} == {"AG", "MI", "SSIM", "PSNR", "MSE"}
+    assert [n for n in MORE_COLUMNS if METRICS[n].higher_is_better is False] == ["CE", "RMSE", "RMSE_vifb"]
+    assert {n for n, s in METRICS.items() if s.by_convention} == {"AG", "MI", "SF", "SSIM", "PSNR", "MSE"}
 
 
 def test_values_are_float64_per_image(triple) -> None:
@@ -69,7 +71,7 @@ def test_symmetric_in_the_sources(triple) -> None:
     ab = compute_metrics(f, a, b, FAST)
     ba = compute_metrics(f, b, a, FAST)
     for name in FAST:
-        if name == "VIFF":  # ties of the gain go to A by definition
+        if name in ("VIFF", "Qc"):  # VIFF: ties of the gain go to A; Qc: q := 0 where sim < 0, 1 where sim > 1
             continue
         torch.testing.assert_close(ab[name], ba[name], rtol=1e-10, atol=1e-12, msg=name)
 
@@ -95,8 +97,8 @@ def test_unknown_metric_lists_available(triple) -> None:
 
 
 def test_unknown_convention(triple) -> None:
-    with pytest.raises(ValueError, match="cddfuse, tang"):
-        compute_metrics(*triple, ["EN"], convention="vifb")
+    with pytest.raises(ValueError, match="cddfuse, tang, vifb"):
+        compute_metrics(*triple, ["EN"], convention="matlab")
 
 
 def test_mismatched_sizes_name_both_shapes() -> None:

@@ -1,8 +1,9 @@
 """Fusion quality metrics, computed once, in one place, with a named convention (DESIGN §5).
 
 Inputs are ``(B, 1, H, W)`` luminance tensors on 0..255 as saved 8-bit images; values are float64 per image.
-Definitions and conventions: ``../shared/research/metrics.md``; agreement is tested against
-``../shared/reference/metrics_dev.csv``.
+Each task has its own standard set (:data:`TASK_METRICS`, :func:`metrics_for_task`). Definitions, conventions
+and sets: ``docs/metrics.md``; agreement is tested against ``../shared/reference/metrics_dev.csv`` and
+``metrics_more_dev.csv``.
 """
 
 from fusionlab.metrics.registry import (
@@ -14,6 +15,7 @@ from fusionlab.metrics.registry import (
     compute_reference_metrics,
     to_metric_range,
 )
+from fusionlab.metrics.tasks import TASK_METRICS, metrics_for_task
 from fusionlab.metrics.torchmetric import FusionMetric, FusionMetricCollection, build_metric_collection
 
 __all__ = [
@@ -23,8 +25,10 @@ __all__ = [
     "FusionMetric",
     "FusionMetricCollection",
     "MetricSpec",
+    "TASK_METRICS",
     "build_metric_collection",
     "compute_metrics",
     "compute_reference_metrics",
+    "metrics_for_task",
     "to_metric_range",
 ]

@@ -1,4 +1,4 @@
-"""Edge-preservation metrics from Sobel gradients: Qabf (Xydeas-Petrovic) and Nabf (Shreyamsha Kumar's artifacts).
+"""Edge metrics from Sobel gradients: Qabf (Xydeas-Petrovic), Nabf (Shreyamsha Kumar's artifacts) and EI.
 
 The two come from different codes and differ in every detail that matters (Sobel scale, padding, angle
 formula, sigmoid constants, weights), so each follows its own reference exactly:
@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fusionlab.metrics._ops import HALF_PI, convolve3x3, correlate3x3, image_sum
+from fusionlab.metrics._ops import HALF_PI, convolve3x3, correlate3x3, image_mean, image_sum
 
 # Qabf: conv2(img, h, 'same') -- a true convolution with zero padding. The sign convention matters because
 # the angle is fixed to pi/2 (not atan's +-pi/2 limit) where the x response is exactly 0.
@@ -19,6 +19,9 @@ _QABF_HY = [[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]]
 # Nabf: sobel_fn correlates these /8 kernels with a mirror-extended image (edge pixel not repeated).
 _NABF_V = [[-1 / 8, 0.0, 1 / 8], [-2 / 8, 0.0, 2 / 8], [-1 / 8, 0.0, 1 / 8]]
 _NABF_H = [[-1 / 8, -2 / 8, -1 / 8], [0.0, 0.0, 0.0], [1 / 8, 2 / 8, 1 / 8]]
+# EI: MATLAB fspecial('sobel') and its transpose, imfilter (correlation) with replicate padding.
+_EI_Y = [[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]]
+_EI_X = [[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]
 
 
 def _qabf_strength_angle(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -86,3 +89,10 @@ def nabf(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor
     artifact = (g_f > g_a) & (g_f > g_b)
     num = image_sum(torch.where(artifact, (1 - q_af) * w_a + (1 - q_bf) * w_b, 0.0))
     return num / image_sum(w_a + w_b)
+
+
+def ei(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """Edge intensity (VIFB/MEFB ``metricsEdge_intensity.m``): mean Sobel gradient magnitude of F."""
+    gx = correlate3x3(f, _EI_X, "replicate")
+    gy = correlate3x3(f, _EI_Y, "replicate")
+    return image_mean(torch.sqrt(gx * gx + gy * gy))

@@ -1,4 +1,4 @@
-"""Histogram information measures: EN (entropy of F) and MI (mutual information of F with each source).
+"""Histogram information measures: EN (entropy of F), MI (mutual information of F with each source) and CE.
 
 Histograms are built for the whole batch at once with one ``bincount`` over offset bin indices, so the
 code is the same on CPU and GPU.
@@ -39,14 +39,27 @@ def en(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
     return _entropy(_histogram(_levels(f), LEVELS), 2.0)
 
 
+def _minmax_levels(x: Tensor) -> Tensor:
+    """VIFB ``mutinf``: ``int16((x - min) / (max - min) * 255)`` (halves away from zero); constant -> 0."""
+    lo = x.amin(dim=(-2, -1), keepdim=True)
+    hi = x.amax(dim=(-2, -1), keepdim=True)
+    span = torch.where(hi > lo, hi - lo, 1.0)
+    stretched = torch.floor((x - lo) / span * 255.0 + 0.5)
+    return torch.where(hi > lo, stretched, 0.0).long().flatten(1)
+
+
 def _mi_pair(src: Tensor, fused: Tensor, convention: str) -> Tensor:
     """MI(S, F) = H(S) + H(F) - H(S, F).
 
     ``cddfuse`` (sklearn ``mutual_info_score``): nats, clipped at 0. ``tang`` (Qu's ``Hab.m`` run on uint8):
     bits, and the joint histogram indexes ``uint8(x) + 1``, which saturates, so levels 254 and 255 share a
-    bin in the joint histogram only.
+    bin in the joint histogram only. ``vifb`` (VIFB ``metricsMutinf.m``): nats, after stretching each image
+    to 0..255 (a no-op for images that span 0..255).
     """
-    s_lv, f_lv = _levels(src), _levels(fused)
+    if convention == "vifb":
+        s_lv, f_lv = _minmax_levels(src), _minmax_levels(fused)
+    else:
+        s_lv, f_lv = _levels(src), _levels(fused)
     h_s = _entropy(_histogram(s_lv, LEVELS), 2.0 if convention == "tang" else math.e)
     h_f = _entropy(_histogram(f_lv, LEVELS), 2.0 if convention == "tang" else math.e)
     if convention == "tang":
@@ -54,9 +67,30 @@ def _mi_pair(src: Tensor, fused: Tensor, convention: str) -> Tensor:
         h_sf = _entropy(_histogram(s_lv * LEVELS + f_lv, LEVELS * LEVELS), 2.0)
         return h_s + h_f - h_sf
     h_sf = _entropy(_histogram(s_lv * LEVELS + f_lv, LEVELS * LEVELS), math.e)
-    return (h_s + h_f - h_sf).clamp(min=0.0)
+    mi = h_s + h_f - h_sf
+    return mi if convention == "vifb" else mi.clamp(min=0.0)
 
 
 def mi(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
-    """MI(A, F) + MI(B, F): nats for ``cddfuse``, bits with the 254/255 joint-bin merge for ``tang``."""
+    """MI(A, F) + MI(B, F): nats for ``cddfuse``, bits with the 254/255 joint-bin merge for ``tang``,
+    nats of min-max stretched images for ``vifb``."""
     return _mi_pair(a, f, convention) + _mi_pair(b, f, convention)
+
+
+def _cross_entropy(src: Tensor, fused: Tensor) -> Tensor:
+    """sum_g p_S(g) log2(p_S(g) / p_F(g)) over the levels where both histograms are non-zero."""
+    p_s = _histogram(_levels(src), LEVELS)
+    p_f = _histogram(_levels(fused), LEVELS)
+    p_s, p_f = p_s / p_s.sum(dim=1, keepdim=True), p_f / p_f.sum(dim=1, keepdim=True)
+    both = (p_s > 0) & (p_f > 0)
+    ratio = torch.where(both, p_s / torch.where(both, p_f, 1.0), 1.0)
+    return torch.where(both, p_s * torch.log2(ratio), 0.0).sum(dim=1)
+
+
+def ce(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """Cross-entropy of the sources' gray-level histograms against F's, averaged (VIFB/MEFB; lower is better).
+
+    VIFB ``metricsCross_entropy.m`` (after Bulanon et al. 2009): levels where either histogram is empty are
+    skipped, so it is not a true KL divergence (it can be negative).
+    """
+    return (_cross_entropy(a, f) + _cross_entropy(b, f)) / 2

@@ -14,10 +14,22 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from fusionlab.metrics import edges, fmi, information, perceptual, ssim, statistics, vif
+from fusionlab.metrics import (
+    edges,
+    fmi,
+    information,
+    mef_ssim,
+    perceptual,
+    phase,
+    similarity,
+    ssim,
+    statistics,
+    vif,
+)
 
-CONVENTIONS = ("cddfuse", "tang")
-"""``cddfuse``: CDDFuse/DDFM/EMMA Python evaluator (default). ``tang``: Tang's MATLAB toolbox family."""
+CONVENTIONS = ("cddfuse", "tang", "vifb")
+"""``cddfuse``: CDDFuse/DDFM/EMMA Python evaluator (default). ``tang``: Tang's MATLAB toolbox family.
+``vifb``: the VIFB/MEFB MATLAB benchmark toolkits (on gray images)."""
 
 MetricFn = Callable[[Tensor, Tensor, Tensor, str], Tensor]
 
@@ -27,7 +39,7 @@ class MetricSpec:
     """A named no-reference fusion metric.
 
     ``higher_is_better`` is None where neither direction is "better" by itself; ``by_convention`` says whether
-    the value changes with the convention (MI, AG, SSIM, PSNR, MSE); everything else is shared by both.
+    the value changes with the convention (MI, SF, AG, SSIM, PSNR, MSE); everything else is shared by all.
     Metrics of one ``family`` share their expensive intermediate maps: :func:`compute_metrics` computes the
     family once when several of its members are requested.
     """
@@ -43,7 +55,7 @@ class MetricSpec:
 _SPECS = [
     MetricSpec("EN", information.en, True, "entropy of F (bits)"),
     MetricSpec("SD", statistics.sd, True, "standard deviation of F"),
-    MetricSpec("SF", statistics.sf, True, "spatial frequency of F"),
+    MetricSpec("SF", statistics.sf, True, "spatial frequency of F", by_convention=True),
     MetricSpec("AG", statistics.ag, True, "average gradient of F", by_convention=True),
     MetricSpec("MI", information.mi, True, "MI(A,F) + MI(B,F)", by_convention=True),
     MetricSpec("SCD", statistics.scd, True, "sum of the correlations of differences"),
@@ -59,14 +71,37 @@ _SPECS = [
     MetricSpec("Qcb", perceptual.qcb, True, "Chen-Blum perceptual contrast preservation"),
     MetricSpec("Qcv", perceptual.qcv, False, "Chen-Varshney perceptual regional error"),
     MetricSpec("FMI_pixel", fmi.fmi_pixel, True, "fast feature mutual information on raw pixels (slow)"),
+    # The fields' own metrics (MEFB, MFIF after Liu et al. TPAMI 2012, VIFB); see docs/metrics.md.
+    MetricSpec("MEF_SSIM", mef_ssim.mef_ssim, True, "Ma et al. 2015 MEF-SSIM (single scale)", family="mef"),
+    MetricSpec("MEF_MSSSIM", mef_ssim.mef_msssim, True, "3-level MEF-MS-SSIM (MEFB's MEF_SSIM)", family="mef"),
+    MetricSpec("Qy", similarity.qy, True, "Yang et al. SSIM-based Q_Y", family="yang"),
+    MetricSpec("Qc", similarity.qc, True, "Cvejic et al. SSIM-based Q_C", family="yang"),
+    MetricSpec("Qs", similarity.qs, True, "Piella's fusion quality index Q_S", family="piella"),
+    MetricSpec("Qw", similarity.qw, True, "Piella's weighted fusion quality index Q_W", family="piella"),
+    MetricSpec("Qe", similarity.qe, True, "Piella's edge-dependent index Q_E = Qw * Qw_mefb", family="piella"),
+    MetricSpec("Qw_mefb", similarity.qw_mefb, True, "MEFB's Qw: Q_W of the Prewitt edge images", family="piella"),
+    MetricSpec("CE", information.ce, False, "cross-entropy of the sources' histograms against F's (VIFB)"),
+    MetricSpec("EI", edges.ei, True, "edge intensity: mean Sobel magnitude of F (VIFB)"),
+    MetricSpec("RMSE", statistics.rmse, False, "mean of the source RMSEs on 0..255"),
+    MetricSpec("RMSE_vifb", statistics.rmse_vifb, False, "VIFB's Rmse: RMSE / sqrt(H*W)"),
+    MetricSpec("Qp", phase.qp, True, "Zhao et al. phase-congruency feature preservation Q_P"),
 ]
 
 METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
 
-_FAMILIES: dict[str, Callable[[Tensor, Tensor, Tensor, str], dict[str, Tensor]]] = {"vif": vif.vif_and_viff}
+_FAMILIES: dict[str, Callable[[Tensor, Tensor, Tensor, str], dict[str, Tensor]]] = {
+    "vif": vif.vif_and_viff,
+    "mef": mef_ssim.mef_family,
+    "yang": similarity.yang_cvejic,
+    "piella": similarity.piella,
+}
 
-DEFAULT_METRICS: list[str] = [name for name in METRICS if name != "FMI_pixel"]
-"""The standard table: every metric except FMI_pixel, which alone costs more than the rest together."""
+DEFAULT_METRICS: list[str] = [
+    "EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "VIFF", "Qabf", "Nabf",
+    "SSIM", "MS_SSIM", "PSNR", "CC", "MSE", "Qcb", "Qcv",
+]  # fmt: skip
+"""The IVIF-centred standard table (CDDFuse-family columns plus VIFF, Nabf, MS-SSIM, Qcb, Qcv). FMI_pixel is left
+out because it alone costs more than the rest together. Each task's own set: ``fusionlab.metrics.TASK_METRICS``."""
 
 
 def to_metric_range(x: Tensor) -> Tensor:

@@ -6,7 +6,7 @@
 * ``ssim_matlab``: MATLAB ``ssim`` (11x11 Gaussian sigma 1.5, replicate padding, mean of the full map) with
   DynamicRange 1 as it applies to double input: the ``tang`` SSIM, averaged over the two sources.
 * ``ssim_gaussian`` / ``ms_ssim``: Wang's Gaussian 11/1.5 'valid' SSIM as in ``pytorch_msssim``, data range
-  255; MS-SSIM over 5 scales.
+  255; MS-SSIM over 5 scales. Summed over the sources it is the ``vifb`` SSIM (VIFB ``metricsSsim.m``).
 """
 
 from __future__ import annotations
@@ -95,7 +95,11 @@ def ms_ssim_pair(x: Tensor, y: Tensor, data_range: float = 255.0) -> Tensor:
 
 
 def ssim(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
-    """``cddfuse``: SSIM(F,A) + SSIM(F,B) with scikit-image 0.19 defaults; ``tang``: mean of MATLAB ``ssim``."""
+    """``cddfuse``: SSIM(F,A) + SSIM(F,B) with scikit-image 0.19 defaults; ``tang``: mean of MATLAB ``ssim``;
+    ``vifb``: sum of Wang's Gaussian 11/1.5 'valid' SSIM with L = 255 (VIFB ``metricsSsim.m``)."""
+    if convention == "vifb":
+        both = ssim_gaussian(f, torch.cat([a, b]), data_range=255.0)
+        return both[: f.shape[0]] + both[f.shape[0] :]
     if convention == "tang":
         both = ssim_matlab(f, torch.cat([a, b]))
         return (both[: f.shape[0]] + both[f.shape[0] :]) / 2

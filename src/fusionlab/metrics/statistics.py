@@ -1,4 +1,5 @@
-"""Pixel statistics of the fused image and its plain agreement with the sources: SD, SF, AG, CC, SCD, MSE, PSNR.
+"""Pixel statistics of the fused image and its plain agreement with the sources: SD, SF, AG, CC, SCD, MSE, RMSE,
+PSNR.
 
 These are the metrics every evaluator agrees on except for normalisations (AG divisor, MSE scale, PSNR peak),
 which the ``convention`` argument selects (see ``../shared/research/metrics.md`` §2).
@@ -18,9 +19,13 @@ def sd(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
 
 
 def sf(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
-    """Spatial frequency: RMS of horizontal and vertical first differences, each averaged over its own count."""
+    """Spatial frequency: RMS of horizontal and vertical first differences, each averaged over its own count
+    (``vifb``: both sums divided by H*W, as VIFB/MEFB ``metricsSpatial_frequency.m``)."""
     dx = f[..., :, 1:] - f[..., :, :-1]
     dy = f[..., 1:, :] - f[..., :-1, :]
+    if convention == "vifb":
+        h, w = f.shape[-2:]
+        return torch.sqrt((image_sum(dx * dx) + image_sum(dy * dy)) / (h * w))
     return torch.sqrt(image_mean(dx * dx) + image_mean(dy * dy))
 
 
@@ -38,11 +43,11 @@ def _numpy_gradient(x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def ag(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
-    """Average gradient; CDDFuse divides the sum by H*W, the MATLAB codes (``tang``) by (H-1)(W-1)."""
+    """Average gradient; CDDFuse divides the sum by H*W, the MATLAB codes (``tang``, ``vifb``) by (H-1)(W-1)."""
     gx, gy = _numpy_gradient(f)
     total = image_sum(torch.sqrt((gx * gx + gy * gy) / 2))
     h, w = f.shape[-2:]
-    return total / ((h - 1) * (w - 1) if convention == "tang" else h * w)
+    return total / ((h - 1) * (w - 1) if convention in ("tang", "vifb") else h * w)
 
 
 def cc(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
@@ -60,13 +65,28 @@ def _mse_255(f: Tensor, a: Tensor, b: Tensor) -> Tensor:
 
 
 def mse(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
-    """Mean of the two source MSEs; on 0..255 (``cddfuse``) or on 0..1 (``tang``)."""
+    """Mean of the two source MSEs; on 0..255 (``cddfuse``; also ``vifb``, which ships no MSE) or on 0..1
+    (``tang``)."""
     m = _mse_255(f, a, b)
     return m / 255.0**2 if convention == "tang" else m
 
 
+def rmse(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """Mean of the two sources' root-mean-square errors on 0..255 (textbook; lower is better)."""
+    return (torch.sqrt(image_mean((a - f) ** 2)) + torch.sqrt(image_mean((b - f) ** 2))) / 2
+
+
+def rmse_vifb(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+    """VIFB's "Rmse" (``metricsRmse.m``): per source sqrt(sum (S - F)^2) / (H*W), averaged = RMSE / sqrt(H*W)."""
+    h, w = f.shape[-2:]
+    return (torch.sqrt(image_sum((a - f) ** 2)) + torch.sqrt(image_sum((b - f) ** 2))) / (2 * h * w)
+
+
 def psnr(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
-    """PSNR against the mean source MSE: CDDFuse uses max(F) as the peak, Tang's toolbox 255 on a 0..1 MSE."""
+    """PSNR against the mean source MSE: CDDFuse uses max(F) as the peak, Tang's toolbox 255 on a 0..1 MSE;
+    VIFB (``metricsPsnr.m``) puts its "mse", the RMSE_vifb value, under the square root: 20 log10(255 / sqrt)."""
+    if convention == "vifb":
+        return 20 * torch.log10(255.0 / torch.sqrt(rmse_vifb(f, a, b)))
     m = _mse_255(f, a, b)
     if convention == "tang":
         return 10 * torch.log10(255.0**2 / (m / 255.0**2))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from fusionlab.errors import ConfigError
+
 _KR, _KG, _KB = 0.299, 0.587, 0.114
 
 
@@ -37,7 +39,7 @@ def luminance(img: Tensor) -> Tensor:
     if img.shape[-3] == 1:
         return img
     if img.shape[-3] != 3:
-        raise ValueError(f"expected 1 or 3 channels, got shape {tuple(img.shape)}")
+        raise ConfigError(f"expected 1 or 3 channels, got shape {tuple(img.shape)}")
     return rgb_to_ycbcr(img)[..., :1, :, :]
 
 

@@ -7,7 +7,7 @@ as a training run (``results.csv``, ``results.md``, fused images, grids, W&B tab
 from __future__ import annotations
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from fusionlab import cli
 from fusionlab.config import conf_dir, register_resolvers
@@ -17,9 +17,13 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="evaluate")
 def _hydra_main(cfg: DictConfig) -> None:
-    from fusionlab.engine.evaluation import run_evaluation
+    from fusionlab.engine.comparison import run_evaluation
 
-    cli.run_cli(lambda: run_evaluation(cfg))
+    def run() -> dict:
+        OmegaConf.resolve(cfg)  # ${hydra:...} resolves only here, not in spawned DDP workers
+        return run_evaluation(cfg)
+
+    cli.run_cli(run)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ Example: ``python -m fusionlab.train +experiment=ivif_zero_shot model/backbone=c
 from __future__ import annotations
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from fusionlab import cli  # noqa: F401  (sets offline-safe environment defaults before heavy imports)
 from fusionlab.config import conf_dir, register_resolvers
@@ -18,7 +18,12 @@ register_resolvers()
 def _hydra_main(cfg: DictConfig) -> float | None:
     from fusionlab.engine.run import run_training
 
-    result = cli.run_cli(lambda: run_training(cfg))
+    def run() -> dict:
+        # Resolve ${hydra:...} here, where Hydra is set: spawned DDP workers cannot resolve it.
+        OmegaConf.resolve(cfg)
+        return run_training(cfg)
+
+    result = cli.run_cli(run)
     return result.get("objective") if isinstance(result, dict) else None  # what Optuna sweeps optimise
 
 

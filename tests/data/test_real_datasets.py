@@ -10,9 +10,10 @@ import torch
 from PIL import Image
 
 from fusionlab.color import restore_color
-from fusionlab.data.datasets import REAL_DATASETS, SplitError
+from fusionlab.data.datasets import REAL_DATASETS
 from fusionlab.data.io import read_image
 from fusionlab.data.sources import BuildRequest, get_source
+from fusionlab.data.splits import SplitError
 
 # Exactly what ../shared/data/README.md lists.
 MSRS_TRAIN = ["00556D", "00881N"]

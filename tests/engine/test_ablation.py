@@ -16,7 +16,8 @@ def test_study_runs_each_variant_into_one_table(tmp_path):
     run_study(study, tmp_path / "study")
     with open(tmp_path / "study" / "results.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert {r["method"] for r in rows} == {"full", "no_ssim"}
+    assert {r["method"] for r in rows} == {"full", "no_ssim", "average", "gff"}  # reference rows once per study
+    assert len([r for r in rows if r["method"] == "average"]) == len([r for r in rows if r["method"] == "full"])
     assert (tmp_path / "study" / "no_ssim" / "results.csv").is_file()
     assert "ablation: tiny" in (tmp_path / "study" / "results.md").read_text()
 
@@ -46,4 +47,4 @@ def test_cli_takes_flags_and_overrides_in_any_order(tmp_path):
     main([str(study), "--out", str(tmp_path / "out"), "--only", "no_ssim", "eval.metrics=[EN]",
           "eval.save_fused=false", "eval.suite=[synthetic/mef]"])
     with open(tmp_path / "out" / "results.csv") as fh:
-        assert {r["method"] for r in csv.DictReader(fh)} == {"no_ssim"}
+        assert {r["method"] for r in csv.DictReader(fh)} == {"no_ssim", "average", "gff"}

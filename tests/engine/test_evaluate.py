@@ -7,8 +7,10 @@ import math
 
 import pytest
 
-from fusionlab.engine.evaluation import load_checkpoint_model, run_evaluation
+from fusionlab.engine.checkpoints import load_evaluation_model
+from fusionlab.engine.comparison import run_evaluation
 from fusionlab.engine.run import run_training
+from fusionlab.errors import CheckpointError, ConfigError
 
 EVAL = ("data.mode=synthetic", "eval=synthetic", "logger=csv", "eval.metrics=[EN,SF,Qabf,SSIM]",
         "data.options.synthetic.eval_size=48", "data.options.synthetic.lengths.test=2")
@@ -51,17 +53,17 @@ def test_checkpoint_rebuilds_from_its_run_config(compose, tmp_path):
 
 def test_checkpoint_errors(compose, tmp_path):
     cfg = compose("+debug=fast")
-    with pytest.raises(FileNotFoundError, match="checkpoint not found: .*nope.ckpt"):
-        load_checkpoint_model(tmp_path / "nope.ckpt", cfg.model)
+    with pytest.raises(CheckpointError, match="checkpoint not found: .*nope.ckpt"):
+        load_evaluation_model(tmp_path / "nope.ckpt", cfg.model)
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="cannot read checkpoint .*broken.ckpt.*truncated"):
-        load_checkpoint_model(broken, cfg.model)
+    with pytest.raises(CheckpointError, match="cannot read checkpoint .*broken.ckpt.*truncated"):
+        load_evaluation_model(broken, cfg.model)
 
 
 def test_nothing_to_evaluate(tmp_path):
     from fusionlab.config import compose
 
     cfg = compose(list(EVAL), config_name="evaluate", output_dir=tmp_path / "ev")
-    with pytest.raises(ValueError, match="nothing to evaluate"):
+    with pytest.raises(ConfigError, match="nothing to evaluate"):
         run_evaluation(cfg)

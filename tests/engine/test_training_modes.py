@@ -71,7 +71,7 @@ def test_each_bilevel_update_changes_only_its_own_parameters(compose, tmp_path):
     names = {id(p): n for n, p in module.model.named_parameters()}
     theta = {names[id(p)] for p in module.model.fusion_parameters()}
     changed_per_step: list[tuple[str, set[str]]] = []
-    original = module._manual_step
+    original = module.manual_step
 
     def recording_step(opt, loss):
         before = {n: p.detach().clone() for n, p in module.model.named_parameters()}
@@ -79,7 +79,7 @@ def test_each_bilevel_update_changes_only_its_own_parameters(compose, tmp_path):
         which = "theta" if getattr(opt, "optimizer", opt) is trainer.optimizers[0] else "phi"
         changed_per_step.append((which, {n for n, p in module.model.named_parameters() if not torch.equal(before[n], p)}))
 
-    module._manual_step = recording_step
+    module.manual_step = recording_step
     trainer.fit(module, datamodule=dm)
     assert [w for w, _ in changed_per_step] == ["phi", "theta", "phi", "theta"]
     for which, changed in changed_per_step:

@@ -7,8 +7,8 @@ import csv
 import pytest
 import torch
 
-from fusionlab.engine.module import NonFiniteLossError
 from fusionlab.engine.run import build_datamodule, build_module, build_trainer, read_checkpoint, run_training
+from fusionlab.errors import NonFiniteLossError
 
 FAST = ("+debug=fast", "data.mode=synthetic", "logger=csv", "eval.metrics=[EN,SD,SF,SSIM]", "eval.save_fused=false")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from fusionlab.errors import ConfigError
+
 
 class ClassicalFusion(nn.Module):
     """Base class: validates the pair, runs :meth:`fuse`, clamps to [0, 1] in the input's dtype."""
@@ -17,9 +19,9 @@ class ClassicalFusion(nn.Module):
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         if a.shape != b.shape:
-            raise ValueError(f"sources must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+            raise ConfigError(f"sources must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
         if a.ndim != 4 or a.shape[1] != 1:
-            raise ValueError(f"sources must be (B, 1, H, W) luminance, got shape {tuple(a.shape)}")
+            raise ConfigError(f"sources must be (B, 1, H, W) luminance, got shape {tuple(a.shape)}")
         return self.fuse(a, b).clamp(0.0, 1.0).to(a.dtype)
 
     def fuse(self, a: Tensor, b: Tensor) -> Tensor:

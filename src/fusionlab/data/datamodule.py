@@ -24,13 +24,14 @@ from torch.utils.data._utils.collate import default_collate
 
 from fusionlab.data.sampling import EpochWeightedSampler, ResumableDataLoader, SeededSamples
 from fusionlab.data.sources import BuildRequest, embedded_counterpart, get_source
+from fusionlab.errors import DataError
 
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "real", "synthetic")
 
 
-class DataConfigError(ValueError):
+class DataConfigError(DataError):
     """A data setting that cannot work; the message names the key or path and how to fix it."""
 
 
@@ -173,6 +174,10 @@ class FusionDataModule(L.LightningDataModule):
     def task_of(self, key: str) -> str:
         return get_source(key).task
 
+    def has_target(self, key: str) -> bool:
+        """Whether samples of ``key`` carry a ground truth (the embedded synthetic sets do)."""
+        return bool(get_source(key).embedded)
+
     # -- Lightning hooks --------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and self._train is None:
@@ -207,7 +212,10 @@ class FusionDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         assert self._train is not None and self._train_weights is not None, "call setup('fit') first"
-        sampler = EpochWeightedSampler(self._train_weights, self.samples_per_epoch, self.seed)
+        world, rank = 1, 0
+        if dist.is_available() and dist.is_initialized():
+            world, rank = dist.get_world_size(), dist.get_rank()
+        sampler = EpochWeightedSampler(self._train_weights, self.samples_per_epoch, self.seed, world, rank)
         return self._loader(self._train, self.batch_size, ResumableDataLoader, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> list[DataLoader]:

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from fusionlab.errors import FusionlabError
 
-class DownloadError(RuntimeError):
+
+class DownloadError(FusionlabError, RuntimeError):
     """A download or extraction that failed; the message names the URL or member and what to do."""
 
 

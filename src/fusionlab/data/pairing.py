@@ -18,9 +18,10 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from fusionlab.data.io import IMAGE_SUFFIXES, read_image
+from fusionlab.errors import DataError
 
 
-class DatasetError(ValueError):
+class DatasetError(DataError):
     """Base class: a dataset on disk that cannot be used as configured; the message says how to fix it."""
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
@@ -23,14 +23,24 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-class EpochWeightedSampler(Sampler):
+class EpochWeightedSampler(DistributedSampler):
     """Weighted sampling with replacement; yields ``(epoch, position, index)`` so datasets can seed per draw
-    (an index drawn twice in one epoch gets two different augmentations)."""
+    (an index drawn twice in one epoch gets two different augmentations).
 
-    def __init__(self, weights: torch.Tensor, num_samples: int, seed: int = 0) -> None:
+    Under DDP each rank takes every ``num_replicas``-th draw of the same epoch-seeded sequence. It subclasses
+    ``DistributedSampler`` only so that Lightning does not wrap it in ``DistributedSamplerWrapper``: the wrapper
+    would never pass the epoch to this sampler (every epoch the same draws) and would hide its resume position.
+    """
+
+    def __init__(self, weights: torch.Tensor, num_samples: int, seed: int = 0, num_replicas: int = 1,
+                 rank: int = 0) -> None:
+        # DistributedSampler.__init__ is not called: it needs a dataset and an initialised process group.
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
         self.weights = weights.double()
         self.num_samples = int(num_samples)
         self.seed = int(seed)
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.epoch = 0
         self._skip = 0
         self._skip_epoch = -1
@@ -39,18 +49,20 @@ class EpochWeightedSampler(Sampler):
         self.epoch = int(epoch)
 
     def resume(self, epoch: int, skip: int) -> None:
-        """Skip the first ``skip`` draws of ``epoch`` the next time that epoch is iterated."""
+        """Skip the first ``skip`` draws of this rank's share of ``epoch`` the next time that epoch is iterated."""
         self._skip_epoch, self._skip = int(epoch), int(skip)
 
     def __iter__(self) -> Iterator[tuple[int, int, int]]:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         draws = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=gen).tolist()
+        mine = [(self.epoch, pos, i) for pos, i in enumerate(draws[: len(self) * self.num_replicas])
+                if pos % self.num_replicas == self.rank]
         start = self._skip if self._skip_epoch == self.epoch else 0
         self._skip, self._skip_epoch = 0, -1
-        return iter([(self.epoch, pos, i) for pos, i in enumerate(draws) if pos >= start])
+        return iter(mine[start:])
 
     def __len__(self) -> int:
-        return self.num_samples
+        return self.num_samples // self.num_replicas
 
 
 class SeededSamples(Dataset):

@@ -17,6 +17,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from fusionlab import TASKS
+from fusionlab.errors import UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def get_source(key: str) -> SourceSpec:
     """The spec for ``key``; an unknown key lists the known ones."""
     _load_builtin_sources()
     if key not in SOURCES:
-        raise KeyError(f"unknown data source {key!r}; available: {', '.join(sorted(SOURCES))}")
+        raise UnknownNameError(f"unknown data source {key!r}; available: {', '.join(sorted(SOURCES))}")
     return SOURCES[key]
 
 

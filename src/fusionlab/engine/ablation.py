@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from omegaconf import OmegaConf
 
 from fusionlab.engine.results import write_results
+from fusionlab.errors import UnknownNameError
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +57,21 @@ def run_study(study: dict[str, Any], out_dir: str | Path, extra: Sequence[str] =
     out = Path(out_dir)
     names = [n for n in study["variants"] if only is None or n in only]
     if only is not None and (unknown := set(only) - set(study["variants"])):
-        raise KeyError(f"unknown variant(s) {sorted(unknown)}; study {study['name']} has {list(study['variants'])}")
+        raise UnknownNameError(f"unknown variant(s) {sorted(unknown)}; study {study['name']} has {list(study['variants'])}")
     rows: list[dict[str, Any]] = []
     convention = "cddfuse"
     for i, name in enumerate(names):
         overrides = [*study.get("base", []), *study["variants"][name], *extra, f"method_name={name}",
                      f"task_name={study['name']}"]
         if i > 0:  # classical reference rows once per study, not once per variant
-            overrides.append("eval.baselines=[]")
+            overrides.append("methods=[]")
         log.info("ablation %s / %s: %s", study["name"], name, " ".join(overrides))
         cfg = compose(overrides, output_dir=out / name)
         convention = cfg.eval.convention
+        # The variant's own config beside its checkpoints, as a CLI run would leave it (checkpoints carry it too).
+        (out / name / ".hydra").mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, out / name / ".hydra" / "config.yaml")
+        (out / name / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
         result = run_training(cfg)
         rows.extend(result.get("rows") or [])
     write_results(rows, out, convention, title=f"ablation: {study['name']}",

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from fusionlab.errors import ConfigError
+
 
 class ParameterEMA(nn.Module):
     """``shadow = decay * shadow + (1 - decay) * param`` after every update step."""
@@ -19,7 +21,7 @@ class ParameterEMA(nn.Module):
     def __init__(self, named_params: list[tuple[str, nn.Parameter]], decay: float = 0.999) -> None:
         super().__init__()
         if not 0.0 < decay < 1.0:
-            raise ValueError(f"optim.ema_decay must be in (0, 1), got {decay}")
+            raise ConfigError(f"optim.ema_decay must be in (0, 1), got {decay}")
         self.decay = float(decay)
         self._params = named_params
         self._names = [n.replace(".", "__") for n, _ in named_params]

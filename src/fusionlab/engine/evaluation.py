@@ -1,152 +1,217 @@
-"""Evaluate checkpoints and classical baselines over a suite: one table for all methods.
+"""The one evaluation path: tiled forward, metrics through torchmetrics states, rows, fused images and panels.
 
-A checkpoint is rebuilt from the config of the run that wrote it (``<run>/.hydra/config.yaml`` beside
-``<run>/checkpoints/``), so ``ckpt_path=`` alone is enough; weights load with ``weights_only=True``.
+``train`` (its test phase), ``evaluate`` and ``ablate`` all run :class:`EvaluationModule` under
+``trainer.test``; ``fuse`` and ``export`` reuse :func:`fuse_images` and :func:`panel`. The module works under
+every strategy: per-image rows are gathered to rank zero, means come from metric states synced by torchmetrics,
+and rank zero hands both to the writer inside the worker process (so ``ddp_spawn`` writes results too).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
-import re
-import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
 
-from fusionlab.engine.run import (
-    build_datamodule,
-    build_module,
-    build_trainer,
-    finish_loggers,
-    log_config,
-    read_checkpoint,
-    report,
+from fusionlab.color import restore_color
+from fusionlab.data.io import write_image
+from fusionlab.errors import ConfigError
+from fusionlab.metrics import (
+    DEFAULT_METRICS,
+    METRICS,
+    build_metric_collection,
+    compute_metrics,
+    compute_reference_metrics,
+    to_metric_range,
 )
+from fusionlab.models.tiling import tiled_fuse
 
 log = logging.getLogger(__name__)
+KEY_COLUMNS = ("method", "dataset", "task", "image")
 
 
-def run_config_of(ckpt_path: Path) -> DictConfig | None:
-    """The composed config saved by Hydra for the run that produced ``ckpt_path`` (None if absent)."""
-    for parent in ckpt_path.resolve().parents[:3]:
-        candidate = parent / ".hydra" / "config.yaml"
-        if candidate.is_file():
-            return OmegaConf.load(candidate)
-    return None
+# -- shared pieces (also used by fuse and export) -------------------------------------------------
+def fuse_images(model: Callable[..., Tensor], a: Tensor, b: Tensor, *, tile_size: int | None = 1024,
+                tile_overlap: int = 64, task: str | None = None, multiple: int | None = None) -> Tensor:
+    """Fuse ``(B, 1, H, W)`` luminance with ``model``; sides above ``tile_size`` go in overlapping tiles.
 
-
-def run_method_name(run_cfg: DictConfig | None, ckpt: Path) -> str:
-    """The run's ``method_name`` (e.g. ``fusionnet-transformer``), else the checkpoint's file stem.
-
-    A Hydra-saved config keeps ``${hydra:runtime.choices...}`` unresolved; resolving it here would read
-    *this* process's Hydra choices (the fuse config's default backbone), so it is resolved from the run's
-    own ``.hydra/hydra.yaml`` instead.
+    The one forward of evaluation, fuse and export. A model whose ``forward`` takes ``task`` is told the task.
+    Returns float32 in [0, 1]; a non-finite output is a bug in the model and raises FloatingPointError.
     """
-    if run_cfg is None:
-        return ckpt.stem
-    raw = OmegaConf.to_container(run_cfg, resolve=False).get("method_name")
-    if not isinstance(raw, str) or not raw:
-        return ckpt.stem
-    if "${hydra:" in raw:
-        choices: dict[str, Any] = {}
-        for parent in ckpt.resolve().parents[:3]:
-            if (parent / ".hydra" / "hydra.yaml").is_file():
-                hydra_cfg = OmegaConf.load(parent / ".hydra" / "hydra.yaml")
-                choices = dict(OmegaConf.select(hydra_cfg, "hydra.runtime.choices", default={}) or {})
-                break
-        missing: list[str] = []
-
-        def choice(m: re.Match[str]) -> str:
-            key = m.group(1)
-            if key not in choices:
-                missing.append(key)
-            return str(choices.get(key, ""))
-
-        name = re.sub(r"\$\{hydra:runtime\.choices\.([^}]+)\}", choice, raw)
-        return ckpt.stem if missing or "${" in name else name
-    if "${" in raw:
-        try:
-            return str(run_cfg.method_name)
-        except Exception:  # noqa: BLE001 - an interpolation that only resolved inside that run
-            return ckpt.stem
-    return raw
+    fn = model
+    forward = getattr(model, "forward", None)
+    if task and forward is not None and "task" in inspect.signature(forward).parameters:
+        fn = functools.partial(model, task=task)
+    multiple = int(getattr(model, "size_multiple", 1)) if multiple is None else multiple
+    if tile_size is not None and max(a.shape[-2:]) > tile_size:
+        fused = tiled_fuse(fn, a, b, tile_size, tile_overlap, multiple)
+    else:
+        fused = fn(a, b)
+    fused = fused.float()
+    if not torch.isfinite(fused).all():
+        raise FloatingPointError(f"{type(model).__name__} produced non-finite fused values (NaN/Inf)")
+    return fused.clamp(0.0, 1.0)
 
 
-def load_checkpoint_model(ckpt_path: str | Path, model_cfg: DictConfig) -> torch.nn.Module:
-    """Instantiate ``model_cfg`` and load the checkpoint's weights; mismatches name the keys."""
-    path = Path(ckpt_path)
-    state = read_checkpoint(path)["state_dict"]
-    weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")} or state
-    # A run trained with an EMA of the fusion parameters is evaluated with the averaged weights.
-    weights.update({k.removeprefix("ema.").replace("__", "."): v for k, v in state.items() if k.startswith("ema.")})
-    model = instantiate(model_cfg)
-    try:
-        result = model.load_state_dict(weights, strict=False)
-    except RuntimeError as err:  # tensors of other shapes (e.g. another width)
-        lines = [ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln]
-        raise ValueError(f"checkpoint {path} does not match the model config (_target_ {model_cfg.get('_target_')}, "
-                         f"backbone {model_cfg.get('backbone', {}).get('_target_')}): {len(lines)} tensor(s) differ "
-                         "in shape, e.g. " + "; ".join(lines[:2])) from err
-    if result.missing_keys or result.unexpected_keys:
-        raise ValueError(
-            f"checkpoint {path} does not match the model config (_target_ {model_cfg.get('_target_')}, backbone "
-            f"{model_cfg.get('backbone', {}).get('_target_')}): missing {list(result.missing_keys)[:5]}, "
-            f"unexpected {list(result.unexpected_keys)[:5]}"
-        )
-    return model
+def panel(a: Tensor, b: Tensor, fused_rgb: Tensor, cbcr_a: Tensor | None = None,
+          cbcr_b: Tensor | None = None) -> Tensor:
+    """a | b | fused side by side (3xHxW), each in its own colours: the layout of grids, W&B and previews."""
+    a_rgb = restore_color(a.float(), cbcr_a, None)
+    b_rgb = restore_color(b.float(), None, cbcr_b)
+    tiles = [t.expand(3, -1, -1) if t.shape[0] == 1 else t for t in (a_rgb, b_rgb, fused_rgb)]
+    sep = torch.ones(3, tiles[0].shape[1], 4, device=fused_rgb.device)
+    return torch.cat([tiles[0], sep, tiles[1], sep, tiles[2]], dim=2).cpu()
 
 
-def _methods(cfg: DictConfig) -> list[tuple[str, torch.nn.Module]]:
-    from fusionlab.baselines import build_baseline
+def metric_names_for(task: str, metrics: Sequence[str] | None, task_metrics: Mapping[str, Sequence[str]] | None
+                     ) -> list[str]:
+    """The metric set of ``task``: ``eval.metrics`` when set (every task), else ``eval.task_metrics[task]``."""
+    if metrics:
+        names = list(metrics)
+    elif task_metrics and task in task_metrics:
+        names = list(task_metrics[task])
+    else:
+        names = list(DEFAULT_METRICS)
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise ConfigError(f"eval.metrics / eval.task_metrics.{task}: unknown metric(s) {unknown}; "
+                          f"available: {', '.join(METRICS)}")
+    return names
 
-    methods: list[tuple[str, torch.nn.Module]] = []
-    if cfg.get("ckpt_path"):
-        ckpt = Path(cfg.ckpt_path)
-        run_cfg = run_config_of(ckpt) if ckpt.is_file() else None
-        model_cfg = run_cfg.model if run_cfg is not None and "model" in run_cfg else cfg.model
-        name = cfg.get("method_name") or run_method_name(run_cfg, ckpt)
-        methods.append((str(name), load_checkpoint_model(ckpt, model_cfg)))
-    for name in cfg.get("methods") or []:
-        methods.append((str(name), build_baseline(str(name))))
-    if not methods:
-        raise ValueError("nothing to evaluate: set ckpt_path=PATH and/or methods=[average,max,laplacian,wavelet,gff]")
-    return methods
+
+def score(fused: Tensor, batch: dict, names: Sequence[str], convention: str) -> dict[str, Tensor]:
+    """Per-image metric values (float64) of a fused batch, plus PSNR_gt/SSIM_gt where a target exists."""
+    f, a, b = (to_metric_range(t.float()) for t in (fused, batch["a"], batch["b"]))
+    with warnings.catch_warnings():  # an undefined metric is NaN here and noted in results.md, not warned per image
+        warnings.filterwarnings("ignore", message=r"metric \S+ is undefined", category=RuntimeWarning)
+        values = compute_metrics(f, a, b, names, convention=convention) if names else {}
+    if "target" in batch:
+        values.update(compute_reference_metrics(f, to_metric_range(batch["target"].float())))
+    return values
 
 
-def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluate every method on ``cfg.eval.suite`` and report them in one table."""
-    L.seed_everything(int(cfg.seed), workers=True)
-    start = time.perf_counter()
-    methods = _methods(cfg)
-    datamodule = build_datamodule(cfg)
-    trainer = build_trainer(cfg)
-    rows: list[dict] = []
-    panels: dict[str, list[torch.Tensor]] = {}
-    several = len(methods) > 1
-    result: dict[str, Any] = {"datamodule": datamodule, "trainer": trainer}
-    try:
-        for i, (name, model) in enumerate(methods):
-            module = build_module(cfg, model=model, with_objective=False)
-            module.method_name = name
-            if several:  # fused images of each method in methods/<name>/fused/<dataset>/
-                module.output_dir = Path(cfg.paths.output_dir) / "methods" / name
-            if i == 0:
-                log_config(trainer, cfg, module)
-            trainer.test(module, datamodule=datamodule, verbose=False)
-            rows.extend(module.test_rows)
-            for dataset, tiles in module.panels.items():
-                panels.setdefault(f"{dataset}/{name}" if several else dataset, []).extend(tiles)
-            log.info("%s: %d images evaluated", name, len(module.test_rows))
-        if trainer.is_global_zero:
-            notes = [f"Data mode: {datamodule.mode} (data_dir: {datamodule.data_dir}).",
-                     "Methods: " + ", ".join(n for n, _ in methods) + "."]
-            result.update(report(trainer, rows, panels, cfg, notes))
-    finally:
-        if trainer.is_global_zero:
-            finish_loggers(trainer)
-    log.info("evaluation finished in %.1f s", time.perf_counter() - start)
-    return result
+def _item(batch: dict, key: str, i: int) -> Tensor | None:
+    value = batch.get(key)
+    return None if value is None else value[i].float()
+
+
+def _slot(name: str) -> str:
+    return name.replace(".", "_")
+
+
+# -- the test-phase module ------------------------------------------------------------------------
+class EvaluationModule(L.LightningModule):
+    """Evaluate several fusion methods on a suite in one pass: each image is decoded once for all methods.
+
+    ``methods`` maps table names to ready models (checkpoints with their evaluation weights, classical rules).
+    A method with a ``tasks`` attribute is evaluated only on datasets of those tasks. ``writer`` is called on
+    rank zero with ``(trainer, rows, panels)`` at the end of the test epoch.
+    """
+
+    def __init__(self, methods: Mapping[str, nn.Module], *, convention: str = "cddfuse",
+                 metrics: Sequence[str] | None = None, task_metrics: Mapping[str, Sequence[str]] | None = None,
+                 tile_size: int | None = 1024, tile_overlap: int = 64, save_fused: Sequence[str] = (),
+                 output_dir: str | Path | None = None, panels_per_dataset: int = 4,
+                 writer: Callable[..., Any] | None = None) -> None:
+        super().__init__()
+        if not methods:
+            raise ConfigError("nothing to evaluate: give a checkpoint and/or methods=[average,gff,...]")
+        if tile_size is not None and (tile_size <= 0 or tile_overlap < 0):
+            raise ConfigError(f"eval.tile_size must be > 0 (or null) and eval.tile_overlap >= 0, got {tile_size}, "
+                              f"{tile_overlap}")
+        self.names = list(methods)
+        self.models = nn.ModuleDict({_slot(n): m for n, m in methods.items()})
+        self.models.eval().requires_grad_(False)
+        self.convention, self.metrics, self.task_metrics = convention, metrics, dict(task_metrics or {})
+        self.tile_size, self.tile_overlap = tile_size, tile_overlap
+        self.save_fused = [n for n in save_fused if n in methods]
+        self.output_dir = Path(output_dir) if output_dir else None
+        self.panels_per_dataset = panels_per_dataset
+        self.writer = writer
+        self.rows: list[dict[str, Any]] = []
+        self.panels: dict[str, list[Tensor]] = {}
+        self.states: dict[tuple[str, str], Any] = {}
+
+    def _applies(self, name: str, task: str) -> bool:
+        tasks = getattr(self.models[_slot(name)], "tasks", None)
+        return tasks is None or task in tasks
+
+    def on_test_epoch_start(self) -> None:
+        self.rows, self.panels = [], {}
+        dm = self.trainer.datamodule
+        # Every rank builds every (method, dataset) state, in the same order, so their sync never deadlocks.
+        self.states = {}
+        for dataset in dm.test_names:
+            task = dm.task_of(dataset)
+            names = metric_names_for(task, self.metrics, self.task_metrics)
+            if dm.has_target(dataset):
+                names = [*names, "PSNR_gt", "SSIM_gt"]
+            for method in self.names:
+                if self._applies(method, task):
+                    self.states[(method, dataset)] = build_metric_collection(
+                        [n for n in names if n in METRICS], self.convention).to(self.device)
+
+    def _fused_path(self, method: str, dataset: str, name: str) -> Path:
+        assert self.output_dir is not None
+        base = self.output_dir if len(self.save_fused) == 1 else self.output_dir / "methods" / method
+        return base / "fused" / dataset / f"{name}.png"
+
+    def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        dm = self.trainer.datamodule
+        dataset = dm.test_names[dataloader_idx]
+        task = batch["task"][0]
+        names = metric_names_for(task, self.metrics, self.task_metrics)
+        for method in self.names:
+            if not self._applies(method, task):
+                continue
+            fused = fuse_images(self.models[_slot(method)], batch["a"], batch["b"], tile_size=self.tile_size,
+                                tile_overlap=self.tile_overlap, task=task)
+            values = score(fused, batch, names, self.convention)
+            collection = self.states[(method, dataset)]
+            for metric in collection.values(copy_state=False):
+                metric.update(fused, batch["a"], batch["b"], values=values[metric.name])
+            for i in range(fused.shape[0]):
+                row = {"method": method, "dataset": dataset, "task": batch["task"][i], "image": batch["name"][i]}
+                row.update({k: float(v[i]) for k, v in values.items()})
+                self.rows.append(row)
+                self._keep_images(method, dataset, batch, i, fused[i])
+
+    def _keep_images(self, method: str, dataset: str, batch: dict, i: int, fused: Tensor) -> None:
+        keep_panel = self.panels_per_dataset > 0 and (method == self.names[0] or len(self.save_fused) > 1)
+        if method not in self.save_fused and not keep_panel:
+            return
+        rgb = restore_color(fused, _item(batch, "cbcr_a", i), _item(batch, "cbcr_b", i))
+        if method in self.save_fused and self.output_dir is not None:
+            write_image(self._fused_path(method, dataset, batch["name"][i]), rgb.permute(1, 2, 0).cpu().numpy(),
+                        compress_level=1)
+        key = dataset if len(self.save_fused) <= 1 else f"{dataset}/{method}"
+        tiles = self.panels.setdefault(key, [])
+        if keep_panel and len(tiles) < self.panels_per_dataset:
+            tiles.append(panel(batch["a"][i], batch["b"][i], rgb, _item(batch, "cbcr_a", i), _item(batch, "cbcr_b", i)))
+
+    def on_test_epoch_end(self) -> None:
+        means = {key: {k: float(v) for k, v in coll.compute().items()} for key, coll in self.states.items()}
+        for coll in self.states.values():
+            coll.reset()
+        if self.trainer.world_size > 1:
+            gathered: list[list[dict]] = [None] * self.trainer.world_size  # type: ignore[list-item]
+            torch.distributed.all_gather_object(gathered, self.rows)
+            self.rows = [r for rows in gathered for r in rows]
+        order = {name: i for i, name in enumerate(self.trainer.datamodule.test_names)}
+        method_order = {name: i for i, name in enumerate(self.names)}
+        self.rows.sort(key=lambda r: (method_order[r["method"]], order.get(r["dataset"], len(order)), r["image"]))
+        if not self.trainer.is_global_zero:
+            return
+        logged = {f"test/{dataset}/{m}": v for (method, dataset), vals in means.items() if method == self.names[0]
+                  for m, v in vals.items() if v == v}
+        for lg in self.trainer.loggers:
+            lg.log_metrics(logged, step=self.trainer.global_step)
+        if self.writer is not None:
+            self.writer(self.trainer, self.rows, self.panels)

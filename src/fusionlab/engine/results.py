@@ -107,6 +107,12 @@ def _markdown_table(rows: list[dict[str, Any]], keys: Sequence[str], metrics: Se
     return "\n".join(lines)
 
 
+def _defined(rows: Sequence[dict[str, Any]], metrics: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(metrics with at least one finite value, metrics undefined on every image of ``rows``)."""
+    ok = [m for m in metrics if any(isinstance(r.get(m), float) and math.isfinite(r[m]) for r in rows)]
+    return ok, [m for m in metrics if m not in ok]
+
+
 def write_results(
     rows: Sequence[dict[str, Any]],
     out_dir: str | Path,
@@ -114,7 +120,11 @@ def write_results(
     title: str = "fusionlab results",
     notes: Sequence[str] = (),
 ) -> tuple[Path, Path]:
-    """Write ``results.csv`` (one row per image) and ``results.md`` (means); return their paths."""
+    """Write ``results.csv`` (one row per image) and ``results.md`` (means per task); return their paths.
+
+    Each task gets its own table with its own metric set (the columns its rows carry). A metric undefined on
+    every image of a task (e.g. MS-SSIM on images under 161 px) is left out of that table, with a note.
+    """
     if not rows:
         raise ValueError("no result rows to write: the evaluation suite produced no images")
     out = Path(out_dir)
@@ -126,31 +136,36 @@ def write_results(
     writer.writeheader()
     for r in rows:
         writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
-    _atomic_write(csv_path, buf.getvalue())
 
     ds_rows, task_rows = summarise(rows)
     order = {d: i for i, d in enumerate(dict.fromkeys(r["dataset"] for r in rows))}
-    ds_rows.sort(key=lambda r: (order[r["dataset"]], r["method"]))
-    task_rows.sort(key=lambda r: (r["task"], r["method"]))
-    directions = ", ".join(
-        f"{m} {'↑' if _higher_is_better(m) else '↓' if _higher_is_better(m) is False else ''}".strip() for m in metrics
-    )
+    methods = {m: i for i, m in enumerate(dict.fromkeys(r["method"] for r in rows))}
+    ds_rows.sort(key=lambda r: (order[r["dataset"]], methods[r["method"]]))
     md = [
         f"# {title}",
         "",
         f"Metric convention: `{convention}` (inputs: luminance on 0..255, rounded as saved 8-bit images). "
-        f"Directions: {directions}. Best value per dataset/task in **bold** when several methods are compared.",
+        "Arrows give each metric's direction; the best value per dataset is in **bold** when several methods "
+        "are compared.",
         *[f"{n}" for n in notes],
         "",
-        "## Mean per dataset",
-        "",
-        _markdown_table(ds_rows, ["method", "dataset", "task", "n"], metrics, ["dataset", "task"]),
-        "",
-        "## Mean per task (over all images of the task)",
-        "",
-        _markdown_table(task_rows, ["method", "task", "n"], metrics, ["task"]),
-        "",
     ]
+    for task in dict.fromkeys(r["task"] for r in rows):
+        task_images = [r for r in rows if r["task"] == task]
+        shown, undefined = _defined(task_images, metric_columns(task_images))
+        arrows = [f"{m} {'↑' if _higher_is_better(m) else '↓' if _higher_is_better(m) is False else ''}".strip()
+                  for m in shown]
+        md += [f"## {task.upper()}", "", f"Metrics: {', '.join(arrows)}."]
+        if undefined:
+            md.append(f"Left out: {', '.join(undefined)} (undefined on every image of this task, e.g. MS_SSIM "
+                      "needs images larger than 160 px for its five scales).")
+        md += ["", _markdown_table([r for r in ds_rows if r["task"] == task], ["method", "dataset", "n"], shown,
+                                   ["dataset"]), ""]
+        per_task = sorted((r for r in task_rows if r["task"] == task), key=lambda r: methods[r["method"]])
+        if len({r["dataset"] for r in task_images}) > 1:
+            md += [f"Mean over all {task.upper()} images:", "",
+                   _markdown_table(per_task, ["method", "n"], shown, ["task"]), ""]
+    _atomic_write(csv_path, buf.getvalue())
     _atomic_write(md_path, "\n".join(md))
     return csv_path, md_path
 

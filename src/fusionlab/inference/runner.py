@@ -25,12 +25,12 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from fusionlab import TASKS
 from fusionlab.color import restore_color
 from fusionlab.data.io import write_image
 from fusionlab.data.pairing import Pair, Problem
+from fusionlab.engine.evaluation import fuse_images, panel
 from fusionlab.inference.pairs import InputError, find_pairs
-from fusionlab.models.tiling import tiled_fuse
+from fusionlab.inference.tasks import resolve_task
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class LoadedModel:
     name: str
     model: nn.Module
     run_cfg: DictConfig | None = None
+    model_cfg: DictConfig | None = None
 
 
 @dataclass
@@ -96,99 +97,45 @@ class FuseReport:
 # -- model ----------------------------------------------------------------------------------------
 def load_model(ckpt_path: str | Path | None = None, method: str | None = None,
                fallback_model_cfg: DictConfig | None = None) -> LoadedModel:
-    """A checkpoint (rebuilt from its run's own config) or a classical baseline, in eval mode.
+    """A checkpoint (rebuilt from the config it carries, with its evaluation weights) or a classical baseline.
 
-    ``fallback_model_cfg`` is used only when no ``.hydra/config.yaml`` sits beside the checkpoint.
+    ``fallback_model_cfg`` is used only for old checkpoints that carry no config and have no run folder.
     """
-    from fusionlab.engine.evaluation import load_checkpoint_model, run_config_of, run_method_name
+    from fusionlab.engine.checkpoints import load_evaluation_model
+    from fusionlab.errors import CheckpointError
 
     if bool(ckpt_path) == bool(method):
         raise InputError("give exactly one of ckpt_path=PATH (a trained checkpoint) or method=NAME "
                          "(average, max, laplacian, wavelet, gff)")
     if method:
-        from fusionlab.baselines import build_baseline
+        from fusionlab.baselines import BASELINES, build_baseline
 
+        if str(method) not in BASELINES:
+            raise InputError(f"unknown method {method!r}; available: {', '.join(BASELINES)}")
         loaded = LoadedModel(str(method), build_baseline(str(method)))
     else:
-        ckpt = Path(str(ckpt_path))
-        run_cfg = run_config_of(ckpt) if ckpt.is_file() else None
-        model_cfg = run_cfg.model if run_cfg is not None and "model" in run_cfg else fallback_model_cfg
-        if model_cfg is None:
-            raise InputError(f"no run config (.hydra/config.yaml) beside {ckpt}: pass the model config it was "
-                             "trained with (e.g. model/backbone=cnn model.backbone.width=16)")
         try:
-            model = load_checkpoint_model(ckpt, model_cfg)
-        except (ValueError, RuntimeError) as err:
-            raise _incompatible(err, ckpt, model_cfg, run_cfg is not None) from err
-        loaded = LoadedModel(run_method_name(run_cfg, ckpt), model, run_cfg)
+            ev = load_evaluation_model(Path(str(ckpt_path)), fallback_model_cfg)
+        except CheckpointError as err:
+            raise _with_hint(err, Path(str(ckpt_path))) from err
+        loaded = LoadedModel(ev.name, ev.model, ev.run_config, ev.model_config)
     loaded.model.eval().requires_grad_(False)
     return loaded
 
 
-def _incompatible(err: Exception, ckpt: Path, model_cfg: DictConfig, has_run_cfg: bool) -> Exception:
-    """A one-paragraph error for weights that do not fit the model config (missing keys or other shapes).
-
-    ``load_state_dict`` reports shape mismatches as a RuntimeError listing every tensor; users need the
-    first few and what to do. Any other error is returned unchanged (re-raised by the caller).
-    """
+def _with_hint(err: Exception, ckpt: Path) -> Exception:
+    """Weights that do not fit their model config: say what most likely went wrong."""
     text = str(err)
-    if isinstance(err, RuntimeError):
-        if "size mismatch" not in text:
-            return err
-        lines = [ln.strip().rstrip(".") for ln in text.splitlines() if "size mismatch" in ln]
-        text = (f"checkpoint {ckpt} does not match the model config (_target_ {model_cfg.get('_target_')}, "
-                f"backbone {model_cfg.get('backbone', {}).get('_target_')}): {len(lines)} tensor(s) differ in "
-                f"shape, e.g. {'; '.join(lines[:2])}")
-    elif "does not match" not in text:
-        return err
-    if has_run_cfg:
+    if "does not match" not in text:
+        return InputError(text)
+    from fusionlab.engine.checkpoints import run_config_of
+
+    if run_config_of(ckpt) is not None:
         hint = "the run config beside it (.hydra/config.yaml) was edited or belongs to another run"
     else:
-        hint = ("no .hydra/config.yaml was found beside the checkpoint, so the default model config was used: "
-                "pass the one it was trained with (model/backbone=..., model.backbone.width=...)")
+        hint = ("no model config was stored with the checkpoint, so the given one was used: pass the one it was "
+                "trained with (model/backbone=..., model.backbone.width=...)")
     return InputError(f"{text}. Hint: {hint}")
-
-
-def trained_tasks(run_cfg: DictConfig | None) -> list[str]:
-    """Tasks of a run's training sources (``data.train[*].source`` -> its registered task), in order."""
-    from fusionlab.data.sources import get_source
-
-    if run_cfg is None:
-        return []
-    try:
-        entries = list((run_cfg.get("data") or {}).get("train") or [])
-    except Exception:  # noqa: BLE001 - an unresolvable run config just means "unknown"
-        return []
-    tasks: list[str] = []
-    for entry in entries:
-        try:
-            task = get_source(str(entry.get("source"))).task
-        except (KeyError, AttributeError):  # a user dataset registered elsewhere, or a malformed entry
-            continue
-        if task not in tasks:
-            tasks.append(task)
-    return tasks
-
-
-def resolve_task(hint: str | None, run_cfg: DictConfig | None) -> str | None:
-    """The task to report and to tell task-aware models: ``hint``, else the checkpoint's one training task.
-
-    The task never changes the colour policy or pairing; a model trained on other tasks is simply run
-    zero-shot (logged).
-    """
-    trained = trained_tasks(run_cfg)
-    if hint:
-        hint = str(hint).lower()
-        if hint not in TASKS:
-            raise InputError(f"task must be one of {', '.join(TASKS)}, got {hint!r}")
-        if trained and hint not in trained:
-            log.info("task %s: zero-shot (the checkpoint was trained on %s)", hint, ", ".join(trained))
-        return hint
-    if len(trained) == 1:
-        return trained[0]
-    if trained:
-        log.info("the checkpoint was trained on %s; pass task=... to name the task", ", ".join(trained))
-    return None
 
 
 def fuse_fn_for(model: nn.Module, task: str | None) -> FuseFn:
@@ -209,15 +156,11 @@ def resolve_device(device: str) -> torch.device:
 
 def fuse_luminance(fn: FuseFn, a: Tensor, b: Tensor, *, tile_size: int | None = 1024, tile_overlap: int = 64,
                    multiple: int = 1, precision: str = "32") -> Tensor:
-    """Fuse ``(B, 1, H, W)`` luminance; tiles above ``tile_size`` (same rule as evaluation). Float32 in [0, 1]."""
+    """Fuse ``(B, 1, H, W)`` luminance through evaluation's forward (:func:`fuse_images`), optionally in bf16."""
     autocast = (torch.autocast(device_type=a.device.type, dtype=torch.bfloat16)
                 if str(precision) == "bf16" else nullcontext())
     with torch.inference_mode(), autocast:
-        if tile_size is not None and max(a.shape[-2:]) > tile_size:
-            fused = tiled_fuse(fn, a, b, tile_size, tile_overlap, multiple)
-        else:
-            fused = fn(a, b)
-    return fused.float().clamp(0.0, 1.0)
+        return fuse_images(fn, a, b, tile_size=tile_size, tile_overlap=tile_overlap, multiple=multiple)
 
 
 # -- output ---------------------------------------------------------------------------------------
@@ -245,10 +188,7 @@ def _check_out_vs_inputs(out: Path, pairs: Sequence[Pair]) -> None:
 
 def _panel(sample: dict[str, Any], fused_rgb: Tensor) -> Tensor:
     """a | b | fused side by side, each in its own colours (the evaluation's panel layout)."""
-    from fusionlab.engine.module import FusionModule
-
-    batch = {k: v[None] for k, v in sample.items() if isinstance(v, Tensor)}
-    return FusionModule._panel(batch, 0, fused_rgb)
+    return panel(sample["a"], sample["b"], fused_rgb, sample.get("cbcr_a"), sample.get("cbcr_b"))
 
 
 def _to_hwc(img: Tensor) -> Any:
@@ -304,7 +244,7 @@ def _fuse_one(dataset: Any, index: int, pair: Pair, fn: FuseFn, out: Path, multi
                 f"(now {opts.tile_size})")
     except ValueError as err:  # the model refuses this input (e.g. smaller than its minimum size)
         return " ".join(str(err).split())
-    if not torch.isfinite(fused).all():
+    except FloatingPointError:
         return "the model produced non-finite values (NaN/Inf) for this pair"
     t2 = time.perf_counter()
     rgb = restore_color(fused, sample.get("cbcr_a"), sample.get("cbcr_b"))

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from fusionlab.errors import ConfigError
+
 
 class LossTerm(nn.Module):
     """A named, weighted term. Subclasses implement ``compute(fused, batch) -> scalar``.
@@ -28,7 +30,7 @@ class LossTerm(nn.Module):
         super().__init__()
         weight = float(weight)
         if not math.isfinite(weight) or weight < 0:
-            raise ValueError(f"loss weight must be a finite number >= 0, got {weight} for term {self.name!r}")
+            raise ConfigError(f"loss weight must be a finite number >= 0, got {weight} for term {self.name!r}")
         self.weight = weight
 
     def compute(self, fused: Tensor, batch: Mapping) -> Tensor:  # pragma: no cover - interface
@@ -45,14 +47,14 @@ class Objective(nn.Module):
     def __init__(self, terms: Mapping[str, LossTerm]) -> None:
         super().__init__()
         if not terms:
-            raise ValueError("loss.terms is empty: configure at least one loss term")
+            raise ConfigError("loss.terms is empty: configure at least one loss term")
         for key, term in terms.items():
             if not isinstance(term, LossTerm):
                 raise TypeError(f"loss.terms.{key} must be a fusionlab LossTerm, got {type(term).__name__}")
             term.name = key
         self.terms = nn.ModuleDict(dict(terms))
         if all(t.weight == 0 for t in self.terms.values()):
-            raise ValueError("every loss weight is 0: nothing to optimise (set loss.terms.<name>.weight > 0)")
+            raise ConfigError("every loss weight is 0: nothing to optimise (set loss.terms.<name>.weight > 0)")
 
     @property
     def needs_reconstruction(self) -> bool:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fusionlab.errors import ConfigError
 from fusionlab.losses.base import LossTerm
 from fusionlab.losses.features import get_features
 
@@ -64,11 +65,11 @@ class DecompositionLoss(LossTerm):
     def __init__(self, weight: float = 2.0, split: str = "levels", kernel: int = 5, offset: float = 1.01) -> None:
         super().__init__(weight)
         if split not in SPLITS:
-            raise ValueError(f"decomposition split must be one of {SPLITS}, got {split!r}")
+            raise ConfigError(f"decomposition split must be one of {SPLITS}, got {split!r}")
         if kernel < 2 or kernel % 2 == 0:
-            raise ValueError(f"decomposition kernel must be an odd number >= 3, got {kernel}")
+            raise ConfigError(f"decomposition kernel must be an odd number >= 3, got {kernel}")
         if offset <= 1:
-            raise ValueError(f"decomposition offset must be > 1 (cc can reach -1), got {offset}")
+            raise ConfigError(f"decomposition offset must be > 1 (cc can reach -1), got {offset}")
         self.split, self.kernel, self.offset = split, kernel, float(offset)
 
     def compute(self, fused: Tensor, batch: Mapping) -> Tensor:
@@ -76,7 +77,7 @@ class DecompositionLoss(LossTerm):
         fb = [f.float() for f in get_features(batch, "features_b", self.name)]
         if self.split == "levels":
             if len(fa) < 2:
-                raise ValueError(f"loss term {self.name!r}: split='levels' needs a backbone with >= 2 levels, "
+                raise ConfigError(f"loss term {self.name!r}: split='levels' needs a backbone with >= 2 levels, "
                                  f"got {len(fa)}; use split='lowpass'")
             return decomposition_ratio(fa[-1], fb[-1], fa[0], fb[0], self.offset)
         values = []

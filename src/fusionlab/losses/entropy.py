@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fusionlab.errors import ConfigError
 from fusionlab.losses.base import LossTerm
 from fusionlab.losses.ops import _gaussian_window
 
@@ -33,7 +34,7 @@ MODES = ("global", "local")
 def soft_memberships(x: Tensor, bins: int, kernel: str = "triangular", bandwidth: float = 0.5) -> Tensor:
     """(B, 1, H, W) in [0, 1] -> (B, L, H, W) bin memberships summing to 1 per pixel (dense form)."""
     if kernel not in KERNELS:
-        raise ValueError(f"entropy kernel must be one of {KERNELS}, got {kernel!r}")
+        raise ConfigError(f"entropy kernel must be one of {KERNELS}, got {kernel!r}")
     pos = x.clamp(0, 1) * bins - 0.5  # bin k's centre sits at pos == k
     k = torch.arange(bins, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
     if kernel == "triangular":
@@ -49,7 +50,7 @@ def soft_memberships(x: Tensor, bins: int, kernel: str = "triangular", bandwidth
 def soft_histogram(x: Tensor, bins: int = 256, kernel: str = "triangular", bandwidth: float = 0.5) -> Tensor:
     """Per-sample normalised soft histogram (B, L) of (B, 1, H, W) images in [0, 1]."""
     if bins < 2:
-        raise ValueError(f"entropy bins must be >= 2, got {bins}")
+        raise ConfigError(f"entropy bins must be >= 2, got {bins}")
     flat = x.clamp(0, 1).flatten(1)
     if kernel == "triangular":
         pos = flat * bins - 0.5
@@ -100,11 +101,11 @@ class PixelEntropyLoss(LossTerm):
                  mode: str = "global", window: int = 9, sigma: float = 2.0) -> None:
         super().__init__(weight)
         if kernel not in KERNELS:
-            raise ValueError(f"pixel_entropy kernel must be one of {KERNELS}, got {kernel!r}")
+            raise ConfigError(f"pixel_entropy kernel must be one of {KERNELS}, got {kernel!r}")
         if mode not in MODES:
-            raise ValueError(f"pixel_entropy mode must be one of {MODES}, got {mode!r}")
+            raise ConfigError(f"pixel_entropy mode must be one of {MODES}, got {mode!r}")
         if bins < 2 or bandwidth <= 0:
-            raise ValueError(f"pixel_entropy needs bins >= 2 and bandwidth > 0, got {bins}, {bandwidth}")
+            raise ConfigError(f"pixel_entropy needs bins >= 2 and bandwidth > 0, got {bins}, {bandwidth}")
         self.bins, self.kernel, self.bandwidth = int(bins), kernel, float(bandwidth)
         self.mode, self.window, self.sigma = mode, int(window), float(sigma)
 

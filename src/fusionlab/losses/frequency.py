@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fusionlab.errors import ConfigError
 from fusionlab.losses.base import LossTerm
 
 SPLITS = ("gaussian", "fft", "none")
@@ -88,18 +89,18 @@ class FrequencyDecoupledLoss(LossTerm):
                  cutoff: float = 0.1) -> None:
         super().__init__(weight)
         if split not in SPLITS:
-            raise ValueError(f"frequency split must be one of {SPLITS}, got {split!r}")
+            raise ConfigError(f"frequency split must be one of {SPLITS}, got {split!r}")
         if sigma <= 0 or not 0 < cutoff <= 0.5:
-            raise ValueError(f"frequency split needs sigma > 0 and 0 < cutoff <= 0.5, got {sigma}, {cutoff}")
+            raise ConfigError(f"frequency split needs sigma > 0 and 0 < cutoff <= 0.5, got {sigma}, {cutoff}")
         low, high = dict(low or {}), dict(high or {})
         if not low and not high:
-            raise ValueError("frequency: give at least one term in 'low' or 'high'")
+            raise ConfigError("frequency: give at least one term in 'low' or 'high'")
         for band, terms in (("low", low), ("high", high)):
             for key, term in terms.items():
                 if not isinstance(term, LossTerm):
                     raise TypeError(f"frequency.{band}.{key} must be a fusionlab LossTerm, got {type(term).__name__}")
                 if term.needs_reconstruction:
-                    raise ValueError(f"frequency.{band}.{key}: reconstruction terms belong to the lower level, "
+                    raise ConfigError(f"frequency.{band}.{key}: reconstruction terms belong to the lower level, "
                                      "not inside a band wrapper")
                 term.name = f"{band}.{key}"
         self.low, self.high = nn.ModuleDict(low), nn.ModuleDict(high)

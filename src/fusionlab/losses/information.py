@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fusionlab.errors import ConfigError
 from fusionlab.losses.base import LossTerm
 from fusionlab.losses.features import get_features, has_features
 from fusionlab.losses.ops import ssim_map
@@ -60,7 +61,7 @@ def information_weights(levels_a: Sequence[Tensor], levels_b: Sequence[Tensor], 
     the feature scale (U2Fusion's 3200/3500/100 for VGG-16 features of 0-255 images).
     """
     if temperature <= 0:
-        raise ValueError(f"information-weight temperature must be > 0, got {temperature}")
+        raise ConfigError(f"information-weight temperature must be > 0, got {temperature}")
     with torch.no_grad():
         ga = torch.stack([laplacian_energy(f.float()) for f in levels_a])  # (L, B)
         gb = torch.stack([laplacian_energy(f.float()) for f in levels_b])
@@ -98,13 +99,13 @@ class InformationWeightedLoss(LossTerm):
                  tasks: Sequence[str] | None = None) -> None:
         super().__init__(weight)
         if temperature <= 0:
-            raise ValueError(f"information temperature must be > 0, got {temperature}")
+            raise ConfigError(f"information temperature must be > 0, got {temperature}")
         if distance not in DISTANCES:
-            raise ValueError(f"information distance must be one of {DISTANCES}, got {distance!r}")
+            raise ConfigError(f"information distance must be one of {DISTANCES}, got {distance!r}")
         if source not in SOURCES:
-            raise ValueError(f"information source must be one of {SOURCES}, got {source!r}")
+            raise ConfigError(f"information source must be one of {SOURCES}, got {source!r}")
         if ssim_weight < 0:
-            raise ValueError(f"information ssim_weight must be >= 0, got {ssim_weight}")
+            raise ConfigError(f"information ssim_weight must be >= 0, got {ssim_weight}")
         self.temperature, self.distance, self.source = float(temperature), distance, source
         self.normalize, self.ssim_weight = normalize, float(ssim_weight)
         self.tasks = list(tasks) if tasks is not None else None

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fusionlab.errors import ConfigError
 from fusionlab.losses.base import LossTerm
 from fusionlab.losses.ops import sobel_magnitude, ssim_map
 
@@ -21,7 +22,7 @@ def intensity_target(a: Tensor, b: Tensor, tasks: Sequence[str] | None, rule: st
     if rule == "mean":
         return 0.5 * (a + b)
     if rule != "task":
-        raise ValueError(f"intensity rule must be 'task', 'max' or 'mean', got {rule!r}")
+        raise ConfigError(f"intensity rule must be 'task', 'max' or 'mean', got {rule!r}")
     if tasks is None:
         return torch.maximum(a, b)
     use_max = torch.tensor([t in MAX_TASKS for t in tasks], device=a.device).view(-1, 1, 1, 1)

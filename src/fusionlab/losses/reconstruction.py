@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import torch.nn.functional as F
 from torch import Tensor
 
+from fusionlab.errors import ConfigError
 from fusionlab.losses.base import LossTerm
 from fusionlab.losses.ops import ssim_map
 
@@ -24,7 +25,7 @@ class ReconstructionLoss(LossTerm):
     def __init__(self, weight: float = 10.0, ssim_weight: float = 0.0) -> None:
         super().__init__(weight)
         if ssim_weight < 0:
-            raise ValueError(f"reconstruction ssim_weight must be >= 0, got {ssim_weight}")
+            raise ConfigError(f"reconstruction ssim_weight must be >= 0, got {ssim_weight}")
         self.ssim_weight = float(ssim_weight)
 
     def compute(self, fused: Tensor, batch: Mapping) -> Tensor:

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fusionlab.errors import ConfigError
 from fusionlab.losses.base import LossTerm
 
 TINY = "tiny"
@@ -91,7 +92,7 @@ class SemanticEntropyLoss(LossTerm):
                  model_kwargs: dict[str, Any] | None = None) -> None:
         super().__init__(weight)
         if temperature <= 0:
-            raise ValueError(f"semantic_entropy temperature must be > 0, got {temperature}")
+            raise ConfigError(f"semantic_entropy temperature must be > 0, got {temperature}")
         if weights is not None and not Path(weights).is_file():
             raise FileNotFoundError(f"semantic_entropy weights file not found: {weights} (nothing is downloaded)")
         self.temperature = float(temperature)
@@ -109,11 +110,11 @@ class SemanticEntropyLoss(LossTerm):
             if isinstance(prototypes, str):
                 protos = torch.load(prototypes, map_location="cpu", weights_only=True).float()
                 if protos.ndim != 2 or protos.shape[1] != channels:
-                    raise ValueError(f"semantic_entropy prototypes must be a (K, {channels}) tensor, "
+                    raise ConfigError(f"semantic_entropy prototypes must be a (K, {channels}) tensor, "
                                      f"got {tuple(protos.shape)} from {prototypes}")
             else:
                 if int(prototypes) < 2:
-                    raise ValueError(f"semantic_entropy needs >= 2 prototypes, got {prototypes}")
+                    raise ConfigError(f"semantic_entropy needs >= 2 prototypes, got {prototypes}")
                 protos = torch.randn(int(prototypes), channels)
         self.register_buffer("prototypes", F.normalize(protos, dim=1))
         self.encoder.requires_grad_(False)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fusionlab.errors import ConfigError
 from fusionlab.losses.base import LossTerm
 from fusionlab.losses.ops import _gaussian_window, sobel_magnitude, ssim_map
 
@@ -37,9 +38,9 @@ def source_weights(a: Tensor, b: Tensor, weighting: str = "local", measure: str 
     Gaussian-weighted like SSIM's own window). Weights are constants (no gradient): they describe the sources.
     """
     if weighting not in WEIGHTINGS:
-        raise ValueError(f"SSIM weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+        raise ConfigError(f"SSIM weighting must be one of {WEIGHTINGS}, got {weighting!r}")
     if measure not in MEASURES:
-        raise ValueError(f"SSIM weight measure must be one of {MEASURES}, got {measure!r}")
+        raise ConfigError(f"SSIM weight measure must be one of {MEASURES}, got {measure!r}")
     if weighting == "equal":
         half = a.new_full((1, 1, 1, 1), 0.5)
         return half, half
@@ -95,7 +96,7 @@ def ms_ssim(x: Tensor, y: Tensor, scales: int = 5, window: int = 11, sigma: floa
     (anti-correlated images) are clamped to a small positive value so the fractional powers stay real.
     """
     if not 1 <= scales <= len(MS_SSIM_WEIGHTS):
-        raise ValueError(f"MS-SSIM scales must be in 1..{len(MS_SSIM_WEIGHTS)}, got {scales}")
+        raise ConfigError(f"MS-SSIM scales must be in 1..{len(MS_SSIM_WEIGHTS)}, got {scales}")
     side = min(x.shape[-2:])
     n = 1
     while n < scales and side // 2**n >= min_size:
@@ -132,9 +133,9 @@ class MSSSIMLoss(LossTerm):
                  against: str = "sources") -> None:
         super().__init__(weight)
         if against not in ("sources", "target"):
-            raise ValueError(f"MS-SSIM 'against' must be 'sources' or 'target', got {against!r}")
+            raise ConfigError(f"MS-SSIM 'against' must be 'sources' or 'target', got {against!r}")
         if not 1 <= scales <= len(MS_SSIM_WEIGHTS):
-            raise ValueError(f"MS-SSIM scales must be in 1..{len(MS_SSIM_WEIGHTS)}, got {scales}")
+            raise ConfigError(f"MS-SSIM scales must be in 1..{len(MS_SSIM_WEIGHTS)}, got {scales}")
         self.scales, self.window, self.sigma, self.against = scales, window, sigma, against
 
     def compute(self, fused: Tensor, batch: Mapping) -> Tensor:

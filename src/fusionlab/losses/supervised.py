@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import torch.nn.functional as F
 from torch import Tensor
 
+from fusionlab.errors import ConfigError
 from fusionlab.losses.base import LossTerm
 from fusionlab.losses.information import task_mask
 
@@ -27,7 +28,7 @@ class SupervisedLoss(LossTerm):
     def __init__(self, weight: float = 1.0, distance: str = "mse", tasks: Sequence[str] | None = ("mff",)) -> None:
         super().__init__(weight)
         if distance not in DISTANCES:
-            raise ValueError(f"supervised distance must be one of {DISTANCES}, got {distance!r}")
+            raise ConfigError(f"supervised distance must be one of {DISTANCES}, got {distance!r}")
         self.distance = distance
         self.tasks = list(tasks) if tasks is not None else None
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fusionlab.errors import ConfigError
 from fusionlab.models.backbones.base import Backbone
 
 
@@ -116,7 +117,7 @@ class FusionNet(nn.Module):
         """The fused image and the pyramids it was made from (``features_a``, ``features_b``,
         ``fused_features``; padded size), in one pass: for loss terms that read features."""
         if a.shape != b.shape:
-            raise ValueError(f"sources must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+            raise ConfigError(f"sources must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
         self._check_size(a)
         pa, (h, w) = self._pad(a)
         pb, _ = self._pad(b)
@@ -134,5 +135,5 @@ class FusionNet(nn.Module):
     def _check_size(self, x: Tensor) -> None:
         minimum = int(getattr(self.backbone, "min_size", 1))
         if min(x.shape[-2:]) < minimum:
-            raise ValueError(f"image of {x.shape[-1]}x{x.shape[-2]} is smaller than the minimum size "
+            raise ConfigError(f"image of {x.shape[-1]}x{x.shape[-2]} is smaller than the minimum size "
                              f"{minimum}x{minimum} of {type(self.backbone).__name__}")

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fusionlab.errors import ConfigError
+
 FuseFn = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -25,7 +27,7 @@ def _round_up(x: int, m: int) -> int:
 def tiled_fuse(fuse: FuseFn, a: Tensor, b: Tensor, tile: int, overlap: int, multiple: int = 1) -> Tensor:
     """Fuse ``(B, 1, H, W)`` sources tile by tile; ``tile`` is the kept centre size, ``overlap`` the margin."""
     if tile <= 0 or overlap < 0:
-        raise ValueError(f"eval.tile_size must be > 0 and eval.tile_overlap >= 0, got {tile} and {overlap}")
+        raise ConfigError(f"eval.tile_size must be > 0 and eval.tile_overlap >= 0, got {tile} and {overlap}")
     h, w = a.shape[-2:]
     tile = _round_up(tile, multiple)
     overlap = _round_up(overlap, multiple)

@@ -1,5 +1,6 @@
 """Feature extractors behind one interface (:class:`Backbone`); one file per family."""
 
+from fusionlab.errors import ConfigError
 from fusionlab.models.backbones.base import Backbone
 from fusionlab.models.backbones.cnn import DenseCNN
 from fusionlab.models.backbones.dinov3 import DINOv3Backbone
@@ -22,5 +23,5 @@ BACKBONES: dict[str, type[Backbone]] = {
 def build_backbone(name: str, **kwargs: object) -> Backbone:
     """Build a backbone by registry name; an unknown name lists the available ones."""
     if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; available: {', '.join(sorted(BACKBONES))}")
+        raise ConfigError(f"unknown backbone {name!r}; available: {', '.join(sorted(BACKBONES))}")
     return BACKBONES[name](**kwargs)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from fusionlab.errors import ConfigError
+
 
 class Backbone(nn.Module):
     """Base class: subclasses set the three declarations in ``__init__`` and implement ``forward``."""
@@ -29,8 +31,8 @@ class Backbone(nn.Module):
         """Fail early, with the class name, when a backbone's declarations are inconsistent."""
         name = type(self).__name__
         if len(self.out_channels) != len(self.reductions) or not self.out_channels:
-            raise ValueError(f"{name}: out_channels and reductions must be non-empty lists of equal length")
+            raise ConfigError(f"{name}: out_channels and reductions must be non-empty lists of equal length")
         if self.reductions[0] != 1 or sorted(self.reductions) != list(self.reductions):
-            raise ValueError(f"{name}: reductions must start at 1 (full resolution) and increase")
+            raise ConfigError(f"{name}: reductions must start at 1 (full resolution) and increase")
         if any(self.size_multiple % r for r in self.reductions):
-            raise ValueError(f"{name}: size_multiple {self.size_multiple} must be divisible by every reduction")
+            raise ConfigError(f"{name}: size_multiple {self.size_multiple} must be divisible by every reduction")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from fusionlab.errors import ConfigError
 from fusionlab.models.backbones.base import Backbone
 
 
@@ -34,7 +35,7 @@ class DenseCNN(Backbone):
     def __init__(self, width: int = 16, growth: int | None = None, layers: int = 2) -> None:
         super().__init__()
         if width < 1 or layers < 1:
-            raise ValueError(f"DenseCNN: width ({width}) and layers ({layers}) must be >= 1")
+            raise ConfigError(f"DenseCNN: width ({width}) and layers ({layers}) must be >= 1")
         g = growth or width
         c0, c1, c2 = width, 2 * width, 3 * width
         self.stem = conv_act(1, c0)

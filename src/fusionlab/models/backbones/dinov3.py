@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fusionlab.errors import ConfigError
 from fusionlab.models.backbones.base import Backbone
 from fusionlab.models.backbones.cnn import conv_act
 
@@ -42,7 +43,7 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
             if isinstance(sd, dict) and isinstance(sd.get(key), dict):
                 sd = sd[key]
         return sd
-    raise ValueError(
+    raise ConfigError(
         f"DINOv3 weights {path}: expected a .safetensors or .pth file, got suffix {path.suffix!r}"
     )
 
@@ -82,7 +83,7 @@ def load_vit_weights(vit: nn.Module, path: str | Path) -> None:
             parts.append(f"unexpected keys: {_preview(unexpected)}")
         if shapes:
             parts.append(f"shape mismatches: {_preview(shapes, 4)}")
-        raise ValueError("; ".join(parts))
+        raise ConfigError("; ".join(parts))
     vit.load_state_dict(sd, strict=True)
 
 
@@ -110,7 +111,7 @@ class DINOv3Backbone(Backbone):
 
         self.vit = timm.create_model(model_name, pretrained=False, num_classes=0, **dict(vit_kwargs or {}))
         if not hasattr(self.vit, "forward_intermediates") or not hasattr(self.vit, "blocks"):
-            raise ValueError(f"DINOv3Backbone: {model_name} is not a ViT with forward_intermediates")
+            raise ConfigError(f"DINOv3Backbone: {model_name} is not a ViT with forward_intermediates")
         depth = len(self.vit.blocks)
         self.indices = sorted(int(i) for i in indices)
         if (
@@ -119,17 +120,17 @@ class DINOv3Backbone(Backbone):
             or self.indices[-1] >= depth
             or len(set(self.indices)) != len(self.indices)
         ):
-            raise ValueError(
+            raise ConfigError(
                 f"DINOv3Backbone: indices {list(indices)} must be at least 3 distinct blocks in [0, {depth - 1}]"
                 " (one per ViT level: 1/4, 1/8, 1/16)"
             )
         if not 0 <= fine_tune_blocks <= self.indices[-1] + 1:
-            raise ValueError(
+            raise ConfigError(
                 f"DINOv3Backbone: fine_tune_blocks must be in [0, {self.indices[-1] + 1}], got {fine_tune_blocks}"
             )
         self.patch = int(self.vit.patch_embed.patch_size[0])
         if self.patch % 4:
-            raise ValueError(f"DINOv3Backbone: patch size {self.patch} must be divisible by 4")
+            raise ConfigError(f"DINOv3Backbone: patch size {self.patch} must be divisible by 4")
         embed = int(self.vit.embed_dim)
         w = width
 
@@ -188,7 +189,7 @@ class DINOv3Backbone(Backbone):
     def forward(self, x: Tensor) -> list[Tensor]:
         h, w = x.shape[-2:]
         if h < self.min_size or w < self.min_size:
-            raise ValueError(
+            raise ConfigError(
                 f"DINOv3Backbone: input {h}x{w} is smaller than the minimum size {self.min_size}x{self.min_size}"
             )
         p = self.patch

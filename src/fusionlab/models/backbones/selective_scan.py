@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fusionlab.errors import ConfigError
+
 
 @functools.cache
 def mamba_kernel() -> Callable | None:
@@ -47,7 +49,7 @@ def _expand_groups(m: Tensor, d: int) -> Tensor:
         return m.unsqueeze(1)
     b, g, n, length = m.shape
     if d % g:
-        raise ValueError(f"selective scan: {d} channels cannot be split into {g} groups of B/C")
+        raise ConfigError(f"selective scan: {d} channels cannot be split into {g} groups of B/C")
     return m.unsqueeze(2).expand(b, g, d // g, n, length).reshape(b, d, n, length)
 
 
@@ -147,7 +149,7 @@ def selective_scan_blocked(
     # B, C stay grouped, (T, nc, b, g, 1, n), and broadcast over the d/g channels of each group
     g = 1 if B.dim() == 3 else B.shape[1]
     if d % g:
-        raise ValueError(f"selective scan: {d} channels cannot be split into {g} groups of B/C")
+        raise ConfigError(f"selective scan: {d} channels cannot be split into {g} groups of B/C")
     b_c, c_c = (_to_chunks(m.float().reshape(b, g, *m.shape[-2:]), T).unsqueeze(-2) for m in (B, C))
     grouped = (*dt_c.shape[:3], g, d // g, A.shape[-1])
     x = (du_c.view(*grouped[:-1], 1) * b_c).flatten(3, 4)

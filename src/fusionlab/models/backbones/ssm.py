@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fusionlab.errors import ConfigError
 from fusionlab.models.backbones.base import Backbone
 from fusionlab.models.backbones.cnn import conv_act
 from fusionlab.models.backbones.selective_scan import selective_scan
@@ -146,7 +147,7 @@ class SSMBackbone(Backbone):
         super().__init__()
         depths = list(depths)
         if width < 1 or len(depths) != 2 or min(depths) < 0 or d_state < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"SSMBackbone: need width >= 1, two depths >= 0 and d_state >= 1 (got {width}, {depths}, {d_state})"
             )
         chans = [width, 2 * width, 3 * width, 4 * width]
@@ -186,4 +187,4 @@ def check_min_size(backbone: Backbone, x: Tensor) -> None:
     m = getattr(backbone, "min_size", 1)
     h, w = x.shape[-2:]
     if h < m or w < m:
-        raise ValueError(f"{type(backbone).__name__}: input {h}x{w} is smaller than the minimum size {m}x{m}")
+        raise ConfigError(f"{type(backbone).__name__}: input {h}x{w} is smaller than the minimum size {m}x{m}")

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fusionlab.errors import ConfigError
 from fusionlab.models.backbones.base import Backbone
 from fusionlab.models.backbones.cnn import conv_act
 
@@ -152,15 +153,15 @@ class RestormerBackbone(Backbone):
         depths, heads = list(depths), list(heads)
         chans = [width, 2 * width, 3 * width]
         if attention not in ("channel", "window"):
-            raise ValueError(f"RestormerBackbone: attention must be 'channel' or 'window', got {attention!r}")
+            raise ConfigError(f"RestormerBackbone: attention must be 'channel' or 'window', got {attention!r}")
         if len(depths) != 3 or len(heads) != 3 or min(depths) < 0 or min(heads) < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"RestormerBackbone: need three depths >= 0 and three heads >= 1, got {depths}, {heads}"
             )
         if any(c % h for c, h in zip(chans, heads)):
-            raise ValueError(f"RestormerBackbone: level widths {chans} must be divisible by heads {heads}")
+            raise ConfigError(f"RestormerBackbone: level widths {chans} must be divisible by heads {heads}")
         if attention == "window" and window_size < 2:
-            raise ValueError(f"RestormerBackbone: window_size must be >= 2, got {window_size}")
+            raise ConfigError(f"RestormerBackbone: window_size must be >= 2, got {window_size}")
 
         def block(c: int, nh: int, i: int) -> TransformerBlock:
             attn: nn.Module = (
@@ -187,7 +188,7 @@ class RestormerBackbone(Backbone):
     def forward(self, x: Tensor) -> list[Tensor]:
         h, w = x.shape[-2:]
         if h < self.min_size or w < self.min_size:
-            raise ValueError(
+            raise ConfigError(
                 f"RestormerBackbone: input {h}x{w} is smaller than the minimum size {self.min_size}x{self.min_size}"
             )
         feats, f = [], self.embed(x)

@@ -61,7 +61,7 @@ def test_average_and_max_are_exact() -> None:
 
 
 def test_registry_and_errors() -> None:
-    assert set(BASELINES) == {"average", "max", "laplacian", "wavelet", "gff"}
+    assert set(BASELINES) == {"average", "max", "laplacian", "wavelet", "gff", "mertens"}
     with pytest.raises(KeyError, match="available: average, max"):
         build_baseline("dwt")
     with pytest.raises(ValueError, match="same shape"):

@@ -11,6 +11,7 @@ from torch import nn
 from fusionlab.baselines.base import ClassicalFusion
 from fusionlab.baselines.gff import GuidedFilterFusion
 from fusionlab.baselines.laplacian import LaplacianFusion
+from fusionlab.baselines.mertens import MertensFusion
 from fusionlab.baselines.pixel import AverageFusion, MaxFusion
 from fusionlab.baselines.wavelet import WaveletFusion
 
@@ -20,6 +21,7 @@ BASELINES: dict[str, type[ClassicalFusion]] = {
     "laplacian": LaplacianFusion,
     "wavelet": WaveletFusion,
     "gff": GuidedFilterFusion,
+    "mertens": MertensFusion,
 }
 
 
@@ -37,6 +39,7 @@ __all__ = [
     "GuidedFilterFusion",
     "LaplacianFusion",
     "MaxFusion",
+    "MertensFusion",
     "WaveletFusion",
     "build_baseline",
 ]

@@ -51,3 +51,16 @@ def test_validation_logs_the_headline_metrics_per_dataset_and_mean(compose, tmp_
         assert f"val/synthetic/ivif/{metric}" in logged and f"val/mean/{metric}" in logged
     assert {"val/quality", "val/loss"} <= logged
     assert not any(k.startswith("val/synthetic/mef") for k in logged)  # only the training task validates
+
+
+def test_a_tiny_real_validation_split_is_joined_by_its_tasks_synthetic_set(compose, data_dir):
+    from fusionlab.engine.run import build_datamodule
+
+    dm = build_datamodule(compose("+experiment=ivif_zero_shot", f"paths.data_dir={data_dir}", "data.mode=real"))
+    dm.setup("fit")
+    assert len(dm._val["msrs"]) < dm.min_val_images  # the shared sample: one validation pair
+    assert list(dm.val_names) == ["msrs", "synthetic/ivif"]  # never a test dataset
+    dm = build_datamodule(compose("+experiment=ivif_zero_shot", f"paths.data_dir={data_dir}", "data.mode=real",
+                                  "data.min_val_images=1"))
+    dm.setup("fit")
+    assert list(dm.val_names) == ["msrs"]

@@ -136,7 +136,7 @@ def test_usage_errors(checkpoint, data_dir, tmp_path):
     for overrides, message in cases:
         with pytest.raises(InputError, match=message):
             run_fuse(fuse_cfg(tmp_path, *overrides))
-    with pytest.raises(KeyError, match="unknown baseline 'nope'"):
+    with pytest.raises(InputError, match="unknown method 'nope'; available: average"):
         load_model(method="nope")
 
 
@@ -163,19 +163,21 @@ def test_task_inference(checkpoint):
     assert resolve_task(None, None) is None
 
 
-def test_method_name_comes_from_the_run_not_this_process(checkpoint, tmp_path):
-    """A Hydra-saved run config keeps ${hydra:runtime.choices...}: it must resolve with the run's choices."""
+def test_method_name_comes_from_the_checkpoint_not_this_process(checkpoint, tmp_path):
+    """A checkpoint carries its method name (and model config); an old one without it falls back to its run
+    config, and to the file name when that name only resolved inside the original run."""
     from omegaconf import OmegaConf
 
     run = tmp_path / "run"
     shutil.copytree(checkpoint.parents[1], run)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
-    cfg.method_name = "fusionnet-${hydra:runtime.choices.model/backbone}"
+    cfg.method_name = "fusionnet-${hydra:runtime.choices.model/backbone}"  # as Hydra saves it: unresolved
     OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
-    OmegaConf.save({"hydra": {"runtime": {"choices": {"model/backbone": "cnn-small"}}}}, run / ".hydra" / "hydra.yaml")
+    assert load_model(run / "checkpoints" / "last.ckpt").name == "last"
+    ckpt["fusionlab"] = {"model": OmegaConf.to_container(cfg.model), "method_name": "fusionnet-cnn-small"}
+    torch.save(ckpt, run / "checkpoints" / "last.ckpt")
     assert load_model(run / "checkpoints" / "last.ckpt").name == "fusionnet-cnn-small"
-    (run / ".hydra" / "hydra.yaml").unlink()
-    assert load_model(run / "checkpoints" / "last.ckpt").name == "last"  # unknown: the file name
 
 
 def test_a_pair_the_model_refuses_is_skipped(data_dir, tmp_path):

@@ -103,6 +103,7 @@ class FusionDataModule(L.LightningDataModule):
         augment: bool = True,
         seed: int = 0,
         options: dict[str, dict[str, Any]] | None = None,
+        min_val_images: int = 4,
     ) -> None:
         super().__init__()
         for i, entry in enumerate(train):
@@ -123,6 +124,7 @@ class FusionDataModule(L.LightningDataModule):
         self.patch_size, self.batch_size, self.eval_batch_size = patch_size, batch_size, eval_batch_size
         self.num_workers, self.samples_per_epoch, self.augment, self.seed = num_workers, samples_per_epoch, augment, seed
         self.options = {k: dict(v) for k, v in (options or {}).items()}
+        self.min_val_images = int(min_val_images)
         all_keys = [e["source"] for e in self.train_entries] + self.test_keys + (self.val_keys or [])
         for key in all_keys:
             get_source(key)  # unknown keys fail here, listing the known ones
@@ -199,10 +201,24 @@ class FusionDataModule(L.LightningDataModule):
         if stage in (None, "fit", "validate") and not self._val:
             val_keys = self._map(self.val_keys) if self.val_keys is not None else self.train_keys
             self._val = {k: self._build(k, "val", None, False) for k in val_keys}
+            self._add_synthetic_validation()
         if stage in (None, "test") and not self._test:
             if not self.test_keys:
                 raise DataConfigError("the evaluation suite is empty: set eval=<suite> or data.test=[KEY, ...]")
             self._test = {k: self._build(k, "test", None, False) for k in self._map(self.test_keys)}
+
+    def _add_synthetic_validation(self) -> None:
+        """A real validation split under ``min_val_images`` selects checkpoints on noise: the synthetic set of
+        the same task (never a test image) is validated beside it."""
+        for key, ds in list(self._val.items()):
+            spec = get_source(key)
+            if spec.embedded or len(ds) >= self.min_val_images:
+                continue
+            stand_in = embedded_counterpart(key)
+            if stand_in not in self._val:
+                log.info("validation: %s has %d image(s) (< data.min_val_images=%d); also validating on %s",
+                         key, len(ds), self.min_val_images, stand_in)
+                self._val[stand_in] = self._build(stand_in, "val", None, False)
 
     def _loader(self, ds: Dataset, batch_size: int, loader_cls: type[DataLoader] = DataLoader, **kw: Any) -> DataLoader:
         return loader_cls(

@@ -58,6 +58,9 @@ class EvaluationModel:
 def _stored_name(run_cfg: DictConfig | None) -> str | None:
     if run_cfg is None:
         return None
+    raw = OmegaConf.to_container(run_cfg, resolve=False).get("method_name")
+    if isinstance(raw, str) and "${hydra:" in raw:
+        return None  # it resolved only inside that run; here it would read this process's Hydra choices
     try:
         return str(run_cfg.method_name) if run_cfg.get("method_name") else None
     except Exception:  # noqa: BLE001 - an older run config with an unresolvable ${hydra:...}

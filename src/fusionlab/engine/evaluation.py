@@ -24,11 +24,11 @@ from fusionlab.color import restore_color
 from fusionlab.data.io import write_image
 from fusionlab.errors import ConfigError
 from fusionlab.metrics import (
-    DEFAULT_METRICS,
     METRICS,
     build_metric_collection,
     compute_metrics,
     compute_reference_metrics,
+    metrics_for_task,
     to_metric_range,
 )
 from fusionlab.models.tiling import tiled_fuse
@@ -72,18 +72,12 @@ def panel(a: Tensor, b: Tensor, fused_rgb: Tensor, cbcr_a: Tensor | None = None,
 
 def metric_names_for(task: str, metrics: Sequence[str] | None, task_metrics: Mapping[str, Sequence[str]] | None
                      ) -> list[str]:
-    """The metric set of ``task``: ``eval.metrics`` when set (every task), else ``eval.task_metrics[task]``."""
-    if metrics:
-        names = list(metrics)
-    elif task_metrics and task in task_metrics:
-        names = list(task_metrics[task])
-    else:
-        names = list(DEFAULT_METRICS)
-    unknown = [n for n in names if n not in METRICS]
-    if unknown:
-        raise ConfigError(f"eval.metrics / eval.task_metrics.{task}: unknown metric(s) {unknown}; "
-                          f"available: {', '.join(METRICS)}")
-    return names
+    """The metric set of ``task``: ``eval.metrics`` when set (every task), else ``eval.task_metrics[task]``, else
+    the task's standard set (:data:`fusionlab.metrics.TASK_METRICS`)."""
+    try:
+        return metrics_for_task(task, task_metrics, metrics)
+    except KeyError as err:
+        raise ConfigError(str(err.args[0]) if err.args else str(err)) from err
 
 
 def score(fused: Tensor, batch: dict, names: Sequence[str], convention: str) -> dict[str, Tensor]:

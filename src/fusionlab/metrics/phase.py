@@ -83,10 +83,18 @@ def _filters(h: int, w: int, device: torch.device, dtype: torch.dtype) -> tuple[
 
 
 def _matlab_median(x: Tensor) -> Tensor:
-    """Median over the last dimension, the mean of the two middle values for even counts (torch's is the lower)."""
+    """Median over the last dimension, the mean of the two middle values for even counts (torch's is the lower).
+
+    One selection (``kthvalue``) for the lower middle; the upper middle is the next larger value, or the same one
+    when it repeats.
+    """
     n = x.shape[-1]
-    upper = x.kthvalue(n // 2 + 1, dim=-1).values  # selection, not a full sort
-    return upper if n % 2 else (x.kthvalue(n // 2, dim=-1).values + upper) / 2
+    lower = x.kthvalue((n + 1) // 2, dim=-1).values
+    if n % 2:
+        return lower
+    repeats = (x <= lower[..., None]).sum(dim=-1) > n // 2
+    above = torch.where(x > lower[..., None], x, torch.inf).amin(dim=-1)
+    return (lower + torch.where(repeats, lower, above)) / 2
 
 
 def phase_congruency(img: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -99,19 +107,31 @@ def phase_congruency(img: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     covx2, covy2, covxy = zero.clone(), zero.clone(), zero.clone()
     for o in range(_NORIENT):
         angle = o * math.pi / _NORIENT
-        eo = [torch.fft.ifft2(spectrum * filt) for filt in bank[o]]
-        amplitudes = [e.abs() for e in eo]
-        sum_an = sum(amplitudes)
-        max_an = torch.stack(amplitudes).amax(dim=0)
-        sum_e, sum_o = sum(e.real for e in eo), sum(e.imag for e in eo)
-        x_energy = torch.sqrt(sum_e**2 + sum_o**2) + _EPSILON
-        mean_e, mean_o = sum_e / x_energy, sum_o / x_energy
+        evens, odds = [], []
+        sum_an, sum_e, sum_o = zero.clone(), zero.clone(), zero.clone()
+        for s, filt in enumerate(bank[o]):
+            eo = torch.fft.ifft2(spectrum * filt)
+            even, odd = eo.real, eo.imag
+            power = even * even + odd * odd  # |EO|^2 without complex abs (hypot), which is 3x slower
+            amplitude = power.sqrt()
+            if s == 0:
+                power_first, max_an = power, amplitude
+            else:
+                max_an = torch.maximum(max_an, amplitude)
+            sum_an += amplitude
+            sum_e += even
+            sum_o += odd
+            evens.append(even)
+            odds.append(odd)
+        x_energy = torch.sqrt(sum_e * sum_e + sum_o * sum_o) + _EPSILON
+        mean_e, mean_o = sum_e.div_(x_energy), sum_o.div_(x_energy)
         energy = zero.clone()
-        for e in eo:
-            energy += e.real * mean_e + e.imag * mean_o - (e.real * mean_o - e.imag * mean_e).abs()
+        for even, odd in zip(evens, odds):
+            energy += even * mean_e + odd * mean_o - (even * mean_o - odd * mean_e).abs()
+        del evens, odds
 
         em_n, sum_an2, sum_aiaj = noise[o]
-        median_e2n = _matlab_median((amplitudes[0] ** 2).flatten(1)).view(-1, 1, 1, 1)
+        median_e2n = _matlab_median(power_first.flatten(1)).view(-1, 1, 1, 1)
         noise_power = -median_e2n / math.log(0.5) / em_n
         tau = torch.sqrt((2 * noise_power * sum_an2 + 4 * noise_power * sum_aiaj) / 2)
         threshold = (tau * math.sqrt(math.pi / 2) + _K * torch.sqrt((2 - math.pi / 2) * tau**2)) / 1.7

@@ -6,8 +6,15 @@ import csv
 
 import pytest
 
-from fusionlab.engine.module import FusionModule
-from fusionlab.engine.run import build_datamodule, build_module, build_trainer, run_training
+from fusionlab.engine.comparison import run_evaluation
+from fusionlab.engine.evaluation import EvaluationModule
+from fusionlab.engine.run import (
+    build_datamodule,
+    build_evaluation,
+    build_methods,
+    build_trainer,
+    run_training,
+)
 
 BASE = ("+debug=fast", "data.mode=synthetic", "logger=csv", "trainer.precision=32", "eval.metrics=[EN,SD,SF,AG,SSIM,Qabf]",
         "data.options.synthetic.lengths.test=3", "eval.save_fused=false")
@@ -39,7 +46,7 @@ def test_two_process_gloo_evaluation_matches_one_process(compose, tmp_path):
 
 
 
-class _FailingOnRankOne(FusionModule):
+class _FailingOnRankOne(EvaluationModule):
     """Rank 1 raises on its first test batch (a class at module level, so spawned workers can unpickle it)."""
 
     def test_step(self, batch, batch_idx, dataloader_idx=0):
@@ -51,10 +58,25 @@ class _FailingOnRankOne(FusionModule):
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_one_failing_rank_stops_every_rank_with_its_error(compose, tmp_path):
-    trained = run_training(compose(*BASE, output_dir=tmp_path / "train"))
     cfg = compose(*BASE, "trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2", output_dir=tmp_path / "two")
-    module, datamodule, trainer = build_module(cfg), build_datamodule(cfg), build_trainer(cfg)
-    module.__class__ = _FailingOnRankOne
+    evaluation = build_evaluation(cfg, build_methods(["average"]), ["average"], [], "failing")
+    evaluation.__class__ = _FailingOnRankOne
     with pytest.raises(Exception, match="injected failure on rank 1"):
-        trainer.test(module, datamodule=datamodule, ckpt_path=trained["ckpt_path"], weights_only=True)
+        build_trainer(cfg).test(evaluation, datamodule=build_datamodule(cfg))
     assert not (tmp_path / "two" / "results.csv").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_evaluate_under_ddp_spawn_gives_the_one_process_table(tmp_path):
+    from fusionlab.config import compose as compose_any
+
+    common = ["methods=[average,gff]", "eval=synthetic", "data.mode=synthetic", "logger=csv", "trainer.precision=32",
+              "eval.metrics=[EN,SF,Qabf,SSIM]", "data.options.synthetic.eval_size=48",
+              "data.options.synthetic.lengths.test=3"]
+    run_evaluation(compose_any(common, config_name="evaluate", output_dir=tmp_path / "one"))
+    run_evaluation(compose_any([*common, "trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2"],
+                               config_name="evaluate", output_dir=tmp_path / "two"))
+    one, two = _rows(tmp_path / "one" / "results.csv"), _rows(tmp_path / "two" / "results.csv")
+    assert len(one) == 2 * 4 * 3 and [list(r.values()) for r in one] == [list(r.values()) for r in two]
+    assert (tmp_path / "two" / "grids").is_dir()  # images and panels are written under DDP too

@@ -1,4 +1,4 @@
-"""``python -m fusionlab.ablate experiments/STUDY.yaml [--out DIR] [--only a,b] [override ...]``
+"""``python -m fusionlab.ablate experiments/STUDY.yaml [--out DIR] [--only a,b] [--seeds 1,2,3] [override ...]``
 or ``python -m fusionlab.ablate --collect outputs/<task>/multiruns/<date>``.
 
 Runs each variant of an ablation study (see :mod:`fusionlab.engine.ablation`) and writes one table, or
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--collect", metavar="SWEEP_DIR", help="aggregate a finished multirun folder instead")
     parser.add_argument("--out", help="output folder (default: outputs/ablations/<study>/<date_time>)")
     parser.add_argument("--only", help="comma-separated variant names to run")
+    parser.add_argument("--seeds", help="comma-separated seeds, e.g. 1,2,3: train every variant once per seed (mean ± std in "
+                        "seeds.md; default: the study's own 'seeds', else one run)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every variant")
     args = parser.parse_intermixed_args(argv)  # the study, flags and overrides in any order
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
@@ -37,7 +39,8 @@ def main(argv: list[str] | None = None) -> None:
         study = load_study(args.study)
         out = Path(args.out or Path("outputs") / "ablations" / study["name"] / time.strftime("%Y-%m-%d_%H-%M-%S"))
         only = args.only.split(",") if args.only else None
-        run_study(study, out, args.overrides, only)
+        seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
+        run_study(study, out, args.overrides, only, seeds)
         print(f"study {study['name']}: {out / 'results.md'}")
 
     cli.run_cli(run)

@@ -48,3 +48,23 @@ def test_cli_takes_flags_and_overrides_in_any_order(tmp_path):
           "eval.save_fused=false", "eval.suite=[synthetic/mef]"])
     with open(tmp_path / "out" / "results.csv") as fh:
         assert {r["method"] for r in csv.DictReader(fh)} == {"no_ssim", "average", "gff"}
+
+
+def _rows(method, dataset, values, seed=None):
+    row = {"method": method, "dataset": dataset, "task": "ivif", "image": "x", **values}
+    return {**row, "seed": seed} if seed is not None else row
+
+
+def test_win_counts_and_seed_summary(tmp_path):
+    from fusionlab.engine.ablation import dataset_means, mean_std, win_counts, write_seed_summary
+
+    rows = [_rows("average", "d", {"EN": 5.0, "SF": 10.0}), _rows("gff", "d", {"EN": 6.0, "SF": 12.0}),
+            _rows("v", "d", {"EN": 6.5, "SF": 11.0}, seed=1), _rows("v", "d", {"EN": 5.5, "SF": 13.0}, seed=2)]
+    means = dataset_means([r for r in rows if r.get("seed") in (None, 1)])
+    assert win_counts(means, "v", ["average", "gff"], ["EN", "SF"]) == {"d": {"average": 2, "gff": 1, "all": 1}}
+    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(2 ** 0.5))
+    path = write_seed_summary(rows, tmp_path, ["v"], [1, 2], title="t")
+    text = path.read_text()
+    # seed 1 wins 1 of 2 against gff, seed 2 wins 1 (SF): 1.0 ± 0.0; against average 2 and 2
+    assert "| v | d | 2 | 2.0 ± 0.0 | 1.0 ± 0.0 | 1.0 ± 0.0 |" in text
+    assert "6.000 ± 0.707" in text  # EN over the two seeds

@@ -11,11 +11,20 @@ A study is a YAML file (see ``experiments/``)::
 Each variant runs in ``<out>/<variant>/`` (its own results, checkpoints and logs); the study writes
 ``<out>/results.csv`` and ``<out>/results.md`` with one method row per variant, so differences are read
 from one table (best value per dataset in bold).
+
+With ``seeds: [1, 2, 3]`` in the study (or ``--seeds`` on the command line) every variant is trained once per
+seed in ``<out>/<variant>/seed<S>/``; ``results.md`` then holds the per-image means over all seeds, and
+``<out>/seeds.md`` the mean ± std over seeds of each variant's per-dataset means and of its win counts
+against the classical reference rows (:func:`win_counts`), with ``<out>/seeds.png`` (matplotlib, when
+installed) drawing per dataset each variant's headline metrics relative to the average rule beside the
+classical rows.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,13 +53,18 @@ def load_study(path: str | Path) -> dict[str, Any]:
             raise ValueError(f"{path}: variant name {name!r} must be a non-empty name without '/'")
     if not isinstance(study.get("base", []), list):
         raise ValueError(f"{path}: 'base' must be a list of override strings")
+    seeds = study.get("seeds")
+    if seeds is not None and (not isinstance(seeds, list) or not seeds
+                              or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds)):
+        raise ValueError(f"{path}: 'seeds' must be a non-empty list of integers")
     study.setdefault("name", path.stem)
     return study
 
 
 def run_study(study: dict[str, Any], out_dir: str | Path, extra: Sequence[str] = (),
-              only: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Run every variant (or those in ``only``) and write the study's comparison table."""
+              only: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Run every variant (or those in ``only``), once per seed when the study (or ``seeds``) names several,
+    and write the study's comparison table (plus ``seeds.md``/``seeds.png`` across seeds)."""
     from fusionlab.config import compose
     from fusionlab.engine.run import run_training
 
@@ -58,25 +72,232 @@ def run_study(study: dict[str, Any], out_dir: str | Path, extra: Sequence[str] =
     names = [n for n in study["variants"] if only is None or n in only]
     if only is not None and (unknown := set(only) - set(study["variants"])):
         raise UnknownNameError(f"unknown variant(s) {sorted(unknown)}; study {study['name']} has {list(study['variants'])}")
+    seeds = list(seeds if seeds is not None else study.get("seeds") or [])
     rows: list[dict[str, Any]] = []
+    seeded: list[dict[str, Any]] = []  # the same rows, the variants' tagged with their seed (seeds.md)
     convention = "cddfuse"
-    for i, name in enumerate(names):
-        overrides = [*study.get("base", []), *study["variants"][name], *extra, f"method_name={name}",
-                     f"task_name={study['name']}"]
-        if i > 0:  # classical reference rows once per study, not once per variant
-            overrides.append("methods=[]")
-        log.info("ablation %s / %s: %s", study["name"], name, " ".join(overrides))
-        cfg = compose(overrides, output_dir=out / name)
-        convention = cfg.eval.convention
-        # The variant's own config beside its checkpoints, as a CLI run would leave it (checkpoints carry it too).
-        (out / name / ".hydra").mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, out / name / ".hydra" / "config.yaml")
-        (out / name / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
-        result = run_training(cfg)
-        rows.extend(result.get("rows") or [])
-    write_results(rows, out, convention, title=f"ablation: {study['name']}",
-                  notes=[f"Variants: {', '.join(names)}. Base overrides: {' '.join(study.get('base', []))}."])
+    first = True
+    for name in names:
+        for seed in seeds or [None]:
+            run_dir = out / name if seed is None else out / name / f"seed{seed}"
+            overrides = [*study.get("base", []), *study["variants"][name], *extra, f"method_name={name}",
+                         f"task_name={study['name']}"]
+            if seed is not None:
+                overrides.append(f"seed={seed}")
+            if not first:  # classical reference rows once per study, not once per variant (or seed)
+                overrides.append("methods=[]")
+            first = False
+            log.info("ablation %s / %s%s: %s", study["name"], name, "" if seed is None else f" / seed {seed}",
+                     " ".join(overrides))
+            cfg = compose(overrides, output_dir=run_dir)
+            convention = cfg.eval.convention
+            # The variant's own config beside its checkpoints, as a CLI run would leave it (checkpoints carry it too).
+            (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+            (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
+            result = run_training(cfg)
+            got = list(result.get("rows") or [])
+            rows.extend(got)
+            seeded.extend({**r, "seed": seed} if r["method"] == name else r for r in got)
+    notes = [f"Variants: {', '.join(names)}. Base overrides: {' '.join(study.get('base', []))}."]
+    if seeds:
+        notes.append(f"Seeds: {', '.join(map(str, seeds))} (this table: means over the images of every seed; "
+                     "seeds.md: mean ± std over seeds).")
+    write_results(rows, out, convention, title=f"ablation: {study['name']}", notes=notes)
+    if seeds:
+        write_seed_summary(seeded, out, names, seeds, title=f"ablation: {study['name']}", notes=notes)
     return rows
+
+
+# -- across seeds -------------------------------------------------------------------------------------
+HEADLINE = ("EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM")
+
+
+def dataset_means(rows: Sequence[dict[str, Any]], metrics: Sequence[str] | None = None
+                  ) -> dict[tuple[str, str], dict[str, float]]:
+    """{(method, dataset): {metric: mean over its images}} (non-finite values skipped)."""
+    acc: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        for k, v in r.items():
+            if k in ("method", "dataset", "task", "image", "seed") or (metrics is not None and k not in metrics):
+                continue
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(v):
+                acc[(r["method"], r["dataset"])][k].append(v)
+    return {key: {m: sum(v) / len(v) for m, v in d.items()} for key, d in acc.items()}
+
+
+def win_counts(means: dict[tuple[str, str], dict[str, float]], method: str, references: Sequence[str],
+               metrics: Sequence[str] = HEADLINE) -> dict[str, dict[str, int]]:
+    """{dataset: {reference: metrics won, ..., "all": metrics won against every reference}}.
+
+    A metric is won when the method's dataset mean is strictly better than the reference's (direction from
+    the metric registry; the headline metrics are all higher-is-better). Metrics a dataset lacks are skipped.
+    """
+    from fusionlab.engine.results import _higher_is_better
+
+    out: dict[str, dict[str, int]] = {}
+    for (m, dataset), mine in means.items():
+        if m != method:
+            continue
+        refs = [r for r in references if (r, dataset) in means]
+        counts = {r: 0 for r in refs}
+        all_won = 0
+        for metric in metrics:
+            if metric not in mine:
+                continue
+            better = _higher_is_better(metric) is not False
+            won = {r: metric in means[(r, dataset)] and ((mine[metric] > means[(r, dataset)][metric]) if better
+                                                         else (mine[metric] < means[(r, dataset)][metric]))
+                   for r in refs}
+            for r in refs:
+                counts[r] += int(won[r])
+            all_won += int(bool(refs) and all(won.values()))
+        counts["all"] = all_won
+        out[dataset] = counts
+    return out
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return mean, std
+
+
+def _pm(values: Sequence[float], digits: int) -> str:
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
+
+
+def seed_tables(rows: Sequence[dict[str, Any]], variants: Sequence[str],
+                metrics: Sequence[str] = HEADLINE) -> tuple[str, dict[str, Any]]:
+    """Markdown (and the numbers behind it) of each variant's mean ± std over seeds.
+
+    The variants' ``rows`` carry a ``seed`` key; reference rows (classical rules) are
+    seed-independent. Two tables: win counts per dataset against each classical rule and against all of them,
+    and per-dataset metric means.
+    """
+    from fusionlab.baselines import BASELINES
+
+    references = list(dict.fromkeys(r["method"] for r in rows if r["method"] in BASELINES))
+    ref_means = dataset_means([r for r in rows if r["method"] in BASELINES], metrics)
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    per_seed: dict[str, dict[Any, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r["method"] in variants:
+            per_seed[r["method"]][r.get("seed")].append(r)
+    wins: dict[str, dict[str, dict[str, list[int]]]] = {}
+    values: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for v in variants:
+        wins[v] = defaultdict(lambda: defaultdict(list))
+        values[v] = defaultdict(lambda: defaultdict(list))
+        for seed, seed_rows in per_seed.get(v, {}).items():
+            means = {**ref_means, **dataset_means(seed_rows, metrics)}
+            for dataset, counts in win_counts(means, v, references, metrics).items():
+                for ref, n in counts.items():
+                    wins[v][dataset][ref].append(n)
+            for (m, dataset), d in means.items():
+                if m == v:
+                    for metric, value in d.items():
+                        values[v][dataset][metric].append(value)
+    cols = [*references, "all"] if references else []
+    md = [f"Headline metrics: {', '.join(metrics)}. Win counts: metrics (of {len(metrics)}) on which the variant's "
+          "dataset mean beats the classical rule's (`all`: beats every rule); mean ± std over seeds.", ""]
+    if cols:
+        md += ["| variant | dataset | seeds | " + " | ".join(f"vs {c}" for c in cols) + " |",
+               "|---|---|---:|" + "---:|" * len(cols)]
+        for v in variants:
+            for d in datasets:
+                if d not in wins[v]:
+                    continue
+                n = len(next(iter(wins[v][d].values())))
+                md.append(f"| {v} | {d} | {n} | " + " | ".join(_pm(wins[v][d][c], 1) for c in cols) + " |")
+        md.append("")
+    md += ["| method | dataset | " + " | ".join(metrics) + " |", "|---|---|" + "---:|" * len(metrics)]
+    for d in datasets:
+        for v in variants:
+            if d in values[v]:
+                md.append(f"| {v} | {d} | " + " | ".join(_pm(values[v][d][m], 3) if values[v][d].get(m) else "nan"
+                                                          for m in metrics) + " |")
+        for ref in references:
+            if (ref, d) in ref_means:
+                md.append(f"| {ref} | {d} | " + " | ".join(f"{ref_means[(ref, d)].get(m, float('nan')):.3f}"
+                                                            for m in metrics) + " |")
+    return "\n".join(md), {"wins": wins, "values": values, "references": references, "ref_means": ref_means,
+                           "datasets": datasets}
+
+
+def write_seed_summary(rows: Sequence[dict[str, Any]], out_dir: str | Path, variants: Sequence[str],
+                       seeds: Sequence[int], title: str, notes: Sequence[str] = ()) -> Path:
+    """``seeds.md`` (mean ± std over seeds) and ``seeds.png`` (when matplotlib is installed) in ``out_dir``.
+
+    Each variant row of ``rows`` must carry ``seed`` (the study adds it from the run folder)."""
+    out = Path(out_dir)
+    text, data = seed_tables(rows, variants)
+    md = [f"# {title}: across seeds", "", *notes, "", text, ""]
+    plot = plot_seed_summary(data, variants, out / "seeds.png")
+    if plot is not None:
+        md += [f"![per dataset: headline metrics relative to the average rule]({plot.name})", ""]
+    path = out / "seeds.md"
+    path.write_text("\n".join(md))
+    return path
+
+
+def plot_seed_summary(data: dict[str, Any], variants: Sequence[str], path: Path,
+                      metrics: Sequence[str] = HEADLINE) -> Path | None:
+    """Per dataset, each variant's headline metrics divided by the average rule's (mean ± std over seeds),
+    beside the classical rows; None (and a log line) when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.info("matplotlib not installed: no plot (pip install -e '.[plots]')")
+        return None
+    datasets, refs, ref_means = data["datasets"], data["references"], data["ref_means"]
+    base = "average" if "average" in refs else None
+    cols = min(4, len(datasets))
+    nrows = math.ceil(len(datasets) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
+    series = [*variants, *[r for r in refs if r != base]]
+    width = 0.8 / max(len(series), 1)
+    for ax, d in zip(axes.flat, datasets):
+        for j, name in enumerate(series):
+            ys, es = [], []
+            for m in metrics:
+                denom = ref_means.get((base, d), {}).get(m, 1.0) if base else 1.0
+                denom = denom if denom else 1.0
+                if name in variants:
+                    vals = data["values"][name].get(d, {}).get(m, [])
+                    mean, std = mean_std(vals) if vals else (float("nan"), 0.0)
+                else:
+                    mean, std = ref_means.get((name, d), {}).get(m, float("nan")), 0.0
+                ys.append(mean / denom)
+                es.append(std / abs(denom))
+            xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(metrics))]
+            ax.bar(xs, ys, width, yerr=es if name in variants else None, label=name,
+                   hatch=None if name in variants else "//", alpha=1.0 if name in variants else 0.6)
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.set_title(d, fontsize=9)
+        ax.set_xticks(range(len(metrics)))
+        ax.set_xticklabels(metrics, fontsize=7, rotation=45)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in list(axes.flat)[len(datasets):]:
+        ax.axis("off")
+    axes.flat[0].set_ylabel("relative to average rule" if base else "value", fontsize=8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def collect_multirun(sweep_dir: str | Path) -> list[dict[str, Any]]:

@@ -176,10 +176,6 @@ class FusionDataModule(L.LightningDataModule):
     def task_of(self, key: str) -> str:
         return get_source(key).task
 
-    def has_target(self, key: str) -> bool:
-        """Whether samples of ``key`` carry a ground truth (the embedded synthetic sets do)."""
-        return bool(get_source(key).embedded)
-
     # -- Lightning hooks --------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and self._train is None:

@@ -24,7 +24,6 @@ from fusionlab.color import restore_color
 from fusionlab.data.io import write_image
 from fusionlab.errors import ConfigError
 from fusionlab.metrics import (
-    METRICS,
     build_metric_collection,
     compute_metrics,
     compute_reference_metrics,
@@ -145,12 +144,9 @@ class EvaluationModule(L.LightningModule):
         for dataset in dm.test_names:
             task = dm.task_of(dataset)
             names = metric_names_for(task, self.metrics, self.task_metrics)
-            if dm.has_target(dataset):
-                names = [*names, "PSNR_gt", "SSIM_gt"]
             for method in self.names:
                 if self._applies(method, task):
-                    self.states[(method, dataset)] = build_metric_collection(
-                        [n for n in names if n in METRICS], self.convention).to(self.device)
+                    self.states[(method, dataset)] = build_metric_collection(names, self.convention).to(self.device)
 
     def _fused_path(self, method: str, dataset: str, name: str) -> Path:
         assert self.output_dir is not None

@@ -34,7 +34,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from fusionlab.color import rgb_to_ycbcr
-from fusionlab.data.io import read_image
+from fusionlab.data.cache import DecodedCache, resolve_root
+from fusionlab.data.io import read_image, read_native
 from fusionlab.data.pairing import (
     DatasetError,
     Pair,
@@ -75,6 +76,8 @@ class PairedImageDataset(Dataset):
         self.augment = PairAugment(patch_size, augment, self.opts) if patch_size else None
         self._cache: dict[Path, np.ndarray] = {}
         self._cache_bytes = 0
+        root = resolve_root(self.opts.disk_cache) if patch_size else None
+        self._disk = DecodedCache(root) if root is not None else None
         self._rng_seed: int | None = None
         self._rng = np.random.default_rng(seed)
 
@@ -94,21 +97,20 @@ class PairedImageDataset(Dataset):
     # -- decoding --------------------------------------------------------------------------------
     def _load(self, path: Path) -> np.ndarray:
         """(H, W) or (H, W, 3) image; gray stored as RGB collapses to one channel. Training images are
-        cached per process (uint8 when the file is 8-bit) within ``cache_mb``."""
+        uint8 when the file is 8-bit, kept per process within ``cache_mb`` and, with ``disk_cache``, decoded
+        once into a memory-mapped ``.npy`` shared by workers and runs (``fusionlab.data.cache``)."""
         hit = self._cache.get(path)
         if hit is not None:
             return hit
-        img = read_image(path)
-        if img.ndim == 3 and _is_gray(img):
-            img = img @ _LUMA
-        if self.patch_size and self.opts.cache_mb > 0:
-            scaled = img * 255.0
-            levels = np.round(scaled)
-            if np.abs(scaled - levels).max() < 1e-3:  # an 8-bit image: store 4x smaller, decode exactly
-                img = levels.astype(np.uint8)
-            if self._cache_bytes + img.nbytes <= self.opts.cache_mb * 2**20:
+        if not self.patch_size:  # evaluation: full images in float, exactly as read_image decodes them
+            img = read_image(path)
+            return img @ _LUMA if img.ndim == 3 and _is_gray(img) else img
+        img = self._disk.get(path, _decode_train) if self._disk is not None else _decode_train(path)
+        if self.opts.cache_mb > 0:
+            nbytes = 0 if isinstance(img, np.memmap) else img.nbytes  # a memory map lives in the page cache
+            if self._cache_bytes + nbytes <= self.opts.cache_mb * 2**20:
                 self._cache[path] = img
-                self._cache_bytes += img.nbytes
+                self._cache_bytes += nbytes
         return img
 
     def reseed(self, seed: int) -> None:
@@ -165,6 +167,31 @@ class PairedImageDataset(Dataset):
         return [_split_color(self._load(f)) for f in self.pairs[index].files]
 
 
+def _decode_train(path: Path) -> np.ndarray:
+    """A training image, decoded once: uint8 for 8-bit files (float32 otherwise), gray-as-RGB collapsed to
+    its luma; the same values as ``read_image`` + luma, without full-image float work for 8-bit files."""
+    arr, peak = read_native(path)
+    if arr.dtype == np.uint8:
+        if arr.ndim == 2:
+            return arr
+        c0, c1, c2 = arr[..., 0], arr[..., 1], arr[..., 2]
+        if np.array_equal(c0, c1) and np.array_equal(c1, c2):  # M3FD IR: 3 equal channels -> exact
+            return np.ascontiguousarray(c0)
+        d01, d12 = c0.astype(np.int16) - c1, c1.astype(np.int16) - c2
+        if max(np.abs(d01).max(), np.abs(d12).max()) > 1:  # _GRAY_TOL on 8-bit levels: colour
+            return arr
+        img = arr.astype(np.float32) / 255.0
+    else:
+        img = (arr.astype(np.float64) / peak).astype(np.float32) if arr.dtype == np.uint16 else arr
+    if img.ndim == 3 and _is_gray(img):
+        img = img @ _LUMA
+    scaled = img * 255.0
+    levels = np.round(scaled)
+    if np.abs(scaled - levels).max() < 1e-3:  # 8-bit levels after all: store 4x smaller, exactly
+        return levels.astype(np.uint8)
+    return img
+
+
 def _is_gray(img: np.ndarray) -> bool:
     return bool(np.abs(img[..., 0] - img[..., 1]).max() <= _GRAY_TOL
                 and np.abs(img[..., 1] - img[..., 2]).max() <= _GRAY_TOL)
@@ -172,7 +199,7 @@ def _is_gray(img: np.ndarray) -> bool:
 
 def _split_color(x: np.ndarray) -> tuple[Tensor, Tensor | None]:
     """(1, H, W) luminance and (2, H, W) chroma (None for gray) as float32 tensors in [0, 1]."""
-    x = np.ascontiguousarray(x)
+    x = np.ascontiguousarray(x) if x.flags.writeable else np.array(x)  # crops of a read-only memory map
     t = torch.from_numpy(x).float()
     if x.dtype == np.uint8:
         t = t / 255.0

@@ -40,6 +40,7 @@ class RealOptions:
     split_seed: int = 0  # seeds the held-out slices; independent of the run seed on purpose
     splits: dict[str, Any] = field(default_factory=dict)  # {key-or-root: fraction | split.json}
     cache_mb: int = 1024  # per-process cache of decoded training images (0 = off)
+    disk_cache: str = "auto"  # decoded training images as memory-mapped .npy: auto | <folder> | '' (off)
 
     @classmethod
     def from_dict(cls, options: dict[str, Any] | None) -> RealOptions:

@@ -90,6 +90,20 @@ def test_mef_ssim_closed_form_matches_the_window_loop() -> None:
     torch.testing.assert_close(_mef_ssim_level(f, a, b)[0], expected, rtol=1e-7, atol=0)
 
 
+def test_mef_ssim_mirrored_sources_have_no_desired_structure() -> None:
+    """a = c - b: R = 0, equal weights, so the desired patch is exactly 0 and q = C / (var_g(f) + C) everywhere."""
+    b = _smooth(16, (30, 33))
+    a = 255 - b
+    f = torch.maximum(a, b)
+    g = torch.exp(-(torch.arange(11, dtype=torch.float64) - 5) ** 2 / (2 * 1.5**2))
+    window = (torch.outer(g, g) / torch.outer(g, g).sum()).view(1, 1, 11, 11)
+    mean = F.conv2d(f, window)
+    var_f = F.conv2d(f * f, window) - mean * mean
+    c = (0.03 * 255) ** 2
+    expected = (c / (var_f + c)).mean()
+    torch.testing.assert_close(_mef_ssim_level(f, a, b)[0], expected, rtol=1e-9, atol=0)
+
+
 def test_mef_msssim_is_the_weighted_product_of_levels() -> None:
     a, b = _smooth(6, (90, 101)), _smooth(7, (90, 101))
     f = torch.maximum(a, b)

@@ -167,13 +167,18 @@ def constant_windows(x: Tensor, size: int) -> Tensor:
 
 
 def local_moments(
-    images: list[Tensor], pairs: list[tuple[int, int]], taps: Tensor | list[float], exact: bool = True
+    images: list[Tensor],
+    pairs: list[tuple[int, int]],
+    taps: Tensor | list[float],
+    exact: bool = True,
+    flat: list[Tensor] | None = None,
 ) -> tuple[list[Tensor], list[Tensor], dict[tuple[int, int], Tensor]]:
     """Local means, variances and covariances of ``images`` over 'valid' separable windows ``taps``.
 
     One batched filtering call for all of them. Variances are clamped at 0 (negative rounding). With
     ``exact``, an image that is constant on a window gets exactly its value as mean and 0 as variance and
-    as covariance with any image there, as exact arithmetic gives (see :func:`constant_windows`).
+    as covariance with any image there, as exact arithmetic gives (see :func:`constant_windows`); ``flat`` passes
+    those masks when the caller already has them for this window size.
     Returns ``(means, variances, {pair: covariance})``.
     """
     n = len(images)
@@ -185,7 +190,7 @@ def local_moments(
     covs = {p: c - means[p[0]] * means[p[1]] for p, c in zip(pairs, cross)}
     if exact:
         size = len(taps)
-        flat = constant_windows(torch.cat(images), size).split(bsz)
+        flat = flat if flat is not None else constant_windows(torch.cat(images), size).split(bsz)
         for i in range(n):
             if flat[i].any():  # the window's first pixel is its constant value
                 corner = images[i][..., : flat[i].shape[-2], : flat[i].shape[-1]]

@@ -61,10 +61,26 @@ def test_torchscript_export_and_default_path(checkpoint, data_dir, tmp_path):
 def test_export_errors(checkpoint, tmp_path):
     with pytest.raises(InputError, match="format must be one of"):
         run_export(export_cfg(tmp_path, f"ckpt_path={checkpoint}", "format=tflite"))
-    with pytest.raises(InputError, match="no real image pair"):
-        run_export(export_cfg(tmp_path, f"ckpt_path={checkpoint}", f"paths.data_dir={tmp_path}"))
+    with pytest.raises(InputError, match="give both check_a=FILE and check_b=FILE"):
+        run_export(export_cfg(tmp_path, f"ckpt_path={checkpoint}", "check_a=ir.png"))
     with pytest.raises(InputError, match="ckpt_path= is required"):
         run_export(export_cfg(tmp_path))
+
+
+def test_without_a_real_pair_the_check_uses_the_embedded_synthetic_pair(checkpoint, tmp_path, caplog):
+    """A fresh clone (no check pair given, no data under paths.data_dir): checked on the synthetic pair of the
+    checkpoint's task, and the log and the contract say so."""
+    out = tmp_path / "model.onnx"
+    with caplog.at_level("WARNING", logger="fusionlab.inference.exporter"):
+        result = run_export(export_cfg(tmp_path, f"ckpt_path={checkpoint}", f"paths.data_dir={tmp_path / 'none'}",
+                                       f"out={out}"))
+    assert "embedded synthetic ivif pair" in caplog.text and "check_a=FILE check_b=FILE" in caplog.text
+    assert [c["source"] for c in result["checks"]] == ["synthetic", "synthetic"]
+    assert "128x128" in result["checks"][0]["input"] and "crop 123x125, batch 2" in result["checks"][1]["input"]
+    assert all(c["max_abs_diff"] < 1e-4 for c in result["checks"])
+    info = json.loads((tmp_path / "model.onnx.json").read_text())
+    assert info["check_pair"] == "synthetic" and "synthetic ivif" in info["check"][0]["input"]
+    assert "embedded synthetic pair" in (tmp_path / "model.onnx.md").read_text()
 
 
 def test_check_catches_a_wrong_export(checkpoint, tmp_path):

@@ -1,5 +1,9 @@
 """Export a trained fusion model to ONNX (dynamic batch, height and width) or TorchScript, prove it equal to
-PyTorch on a real image, and write its input/output contract beside it.
+PyTorch on an image pair, and write its input/output contract beside it.
+
+The check pair is a real one (``check_a``/``check_b``, or the first pair found under ``paths.data_dir``); where
+there is none (a fresh clone), it is the embedded synthetic pair of the model's task
+(:mod:`fusionlab.data.synthetic`), and the log and the contract say so.
 
 The exported graph is :class:`PaddedFusion`: it reflect-pads to the model's ``size_multiple`` and crops
 back, so a caller feeds any ``H, W >= size_multiple`` exactly as ``fusionlab.fuse`` does. The graph is
@@ -31,6 +35,8 @@ FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 ATOL = 1e-4
 # Real pairs tried, in order, for the equality check when no check_a/check_b is given.
 CHECK_SOURCES = ("msrs", "harvard/PET-MRI", "lytro")
+# Without any real pair: the embedded synthetic test pair of the task, at this size (square; the crop is not).
+SYNTHETIC_CHECK_SIZE = 128
 _SIZE_HINT = ("If only some sizes fail, the trace baked in a size-dependent step (window attention masks, "
               "chunked scans): this backbone cannot be exported with dynamic height and width; the CNN, "
               "channel-attention transformer and DINOv3 backbones can")
@@ -60,11 +66,13 @@ class PaddedFusion(nn.Module):
 
 @dataclass(frozen=True)
 class CheckPair:
-    """One input of the equality check: a label (file names) and (N, 1, H, W) luminance sources."""
+    """One input of the equality check: a label (file names) and (N, 1, H, W) luminance sources; ``source`` is
+    ``real`` (image files) or ``synthetic`` (the embedded suite)."""
 
     label: str
     a: Tensor
     b: Tensor
+    source: str = "real"
 
 
 def export_model(model: nn.Module, fmt: str, path: str | Path, opset: int = 17) -> Path:
@@ -127,9 +135,21 @@ def load_exported(path: str | Path, fmt: str) -> Any:
     return run_ts
 
 
-def check_pairs(check_a: str | None, check_b: str | None, data_dir: str | Path | None) -> list[CheckPair]:
-    """The real pair to check on (given, or the first one found in the shared data), plus an odd-size
-    crop of it as a batch of two so that dynamic N/H/W and the padding inside the graph are exercised."""
+def synthetic_check_pair(task: str | None) -> tuple[Tensor, Tensor, str]:
+    """The embedded synthetic test pair of ``task`` (ivif when unknown) as (1, 1, H, W) sources and a label."""
+    from fusionlab import TASKS
+    from fusionlab.data.synthetic import SyntheticFusionDataset
+
+    task = task if task in TASKS else "ivif"
+    sample = SyntheticFusionDataset(task, size=SYNTHETIC_CHECK_SIZE, length=1, split="test")[0]
+    return sample["a"][None], sample["b"][None], f"embedded synthetic {task} pair {sample['name']}"
+
+
+def check_pairs(check_a: str | None, check_b: str | None, data_dir: str | Path | None,
+                task: str | None = None) -> list[CheckPair]:
+    """The pair to check on, plus an odd-size crop of it as a batch of two so that dynamic N/H/W and the padding
+    inside the graph are exercised. The pair is ``check_a``/``check_b``, else the first real pair found under
+    ``data_dir``, else (a fresh clone) the embedded synthetic pair of ``task``."""
     from fusionlab.data.datasets import PairedImageDataset
 
     pairs = []
@@ -151,18 +171,24 @@ def check_pairs(check_a: str | None, check_b: str | None, data_dir: str | Path |
             pairs = [p for split in ("test", "all", "train") for p in found.get(split, [])][:1]
             if pairs:
                 break
-    if not pairs:
-        raise InputError("no real image pair to check the export on: pass check_a=FILE check_b=FILE, or set "
-                         "paths.data_dir (FUSIONLAB_DATA) to a folder holding msrs/, harvard/ or lytro/")
-    pair = pairs[0]
-    sample = PairedImageDataset([pair], key="export-check", task="")[0]
-    a, b = sample["a"][None], sample["b"][None]
+    if pairs:
+        pair = pairs[0]
+        sample = PairedImageDataset([pair], key="export-check", task="")[0]
+        a, b = sample["a"][None], sample["b"][None]
+        label, source = f"{pair.a.parent.name}/{pair.a.name} + {pair.b.parent.name}/{pair.b.name}", "real"
+    else:
+        a, b, label = synthetic_check_pair(task)
+        source = "synthetic"
+        log.warning("no real image pair to check the export on (none given with check_a/check_b, none of %s under "
+                    "paths.data_dir=%s): checking on the %s instead; pass check_a=FILE check_b=FILE or set "
+                    "paths.data_dir (FUSIONLAB_DATA) to check on real images", ", ".join(CHECK_SOURCES), data_dir,
+                    label)
     h, w = a.shape[-2:]
     ch, cw = h - 3 if h > 8 else h, w - 5 if w > 8 else w  # odd sizes: padding inside the graph is used
     crop_a = torch.cat([a[..., :ch, :cw], a[..., :ch, :cw].flip(-1)])
     crop_b = torch.cat([b[..., :ch, :cw], b[..., :ch, :cw].flip(-1)])
-    label = f"{pair.a.parent.name}/{pair.a.name} + {pair.b.parent.name}/{pair.b.name}"
-    return [CheckPair(f"{label} ({w}x{h})", a, b), CheckPair(f"{label} crop {cw}x{ch}, batch 2", crop_a, crop_b)]
+    return [CheckPair(f"{label} ({w}x{h})", a, b, source),
+            CheckPair(f"{label} crop {cw}x{ch}, batch 2", crop_a, crop_b, source)]
 
 
 def check_export(path: str | Path, fmt: str, model: nn.Module, pairs: list[CheckPair],
@@ -182,7 +208,7 @@ def check_export(path: str | Path, fmt: str, model: nn.Module, pairs: list[Check
             raise ExportError(f"{fmt} export of {path} returns shape {tuple(got.shape)} for {pair.label}, PyTorch "
                               f"{tuple(ref.shape)}. {_SIZE_HINT}")
         diff = float((got - ref).abs().max())
-        results.append({"input": pair.label, "max_abs_diff": diff, "atol": atol})
+        results.append({"input": pair.label, "source": pair.source, "max_abs_diff": diff, "atol": atol})
         if not diff <= atol:
             raise ExportError(f"{fmt} export of {path} differs from PyTorch by {diff:.3g} > {atol:g} on "
                               f"{pair.label}. {_SIZE_HINT}")
@@ -218,6 +244,7 @@ def contract(model: nn.Module, fmt: str, path: Path, *, ckpt_path: str | None, t
         "source_checkpoint": str(ckpt_path) if ckpt_path else None,
         "model_config": OmegaConf.to_container(model_cfg, resolve=False) if model_cfg is not None else None,
         "check": checks,
+        "check_pair": checks[0].get("source", "real") if checks else None,  # real | synthetic (no real pair)
         "versions": {"fusionlab": fusionlab.__version__, "torch": torch.__version__,
                      "python": platform.python_version()},
     }
@@ -228,6 +255,9 @@ def write_contract(info: dict[str, Any], path: Path) -> tuple[Path, Path]:
     json_path = path.with_name(path.name + ".json")
     json_path.write_text(json.dumps(info, indent=2) + "\n")
     md_path = path.with_name(path.name + ".md")
+    synthetic = any(c.get("source") == "synthetic" for c in info["check"])
+    check_on = (" (on the embedded synthetic pair: no real pair was given with check_a/check_b or found under "
+                "paths.data_dir)" if synthetic else " (on a real image pair)")
     checks = "\n".join(f"- {c['input']}: max |{info['format']} - PyTorch| = {c['max_abs_diff']:.2e} "
                        f"(tolerance {c['atol']:g})" for c in info["check"])
     if info["format"] == "onnx":
@@ -246,7 +276,7 @@ def write_contract(info: dict[str, Any], path: Path) -> tuple[Path, Path]:
         + f"| fused (out) | N x 1 x H x W | float32 | [0, 1] | {info['outputs']['fused']['meaning']} |\n\n"
         f"- Sizes: N, H and W are dynamic; H, W >= {info['min_size']}. Padding: {info['padding']}.\n"
         f"- Tiling: {info['tiling']}.\n- Colour: {info['colour']}.\n\n"
-        f"Equality check against PyTorch:\n{checks}\n\n```python\n{usage}\n```\n"
+        f"Equality check against PyTorch{check_on}:\n{checks}\n\n```python\n{usage}\n```\n"
         "Full details: `" + json_path.name + "`.\n"
     )
     return json_path, md_path
@@ -259,7 +289,8 @@ def default_export_path(ckpt_path: str | Path, fmt: str) -> Path:
 
 
 def run_export(cfg: DictConfig) -> dict[str, Any]:
-    """Load ``cfg.ckpt_path``, export it in ``cfg.format``, check it on a real image, write the contract."""
+    """Load ``cfg.ckpt_path``, export it in ``cfg.format``, check it on an image pair (real, else the embedded
+    synthetic one), write the contract."""
     from fusionlab.inference.runner import load_model, resolve_task
 
     if not cfg.get("ckpt_path"):
@@ -271,7 +302,7 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
     model = loaded.model.float().cpu()
     task = resolve_task(cfg.get("task"), loaded.run_cfg)
     # Decode the check pair first: a missing image fails before the (slower) trace.
-    pairs = check_pairs(cfg.get("check_a"), cfg.get("check_b"), cfg.get("paths", {}).get("data_dir"))
+    pairs = check_pairs(cfg.get("check_a"), cfg.get("check_b"), cfg.get("paths", {}).get("data_dir"), task)
     path = Path(cfg.out) if cfg.get("out") else default_export_path(cfg.ckpt_path, fmt)
     opset = int(cfg.get("opset", 17))
     export_model(model, fmt, path, opset=opset)
@@ -281,5 +312,6 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
                     checks=checks, opset=opset if fmt == "onnx" else None)
     json_path, md_path = write_contract(info, path)
     worst = max(c["max_abs_diff"] for c in checks)
-    log.info("exported %s (%s); max |%s - PyTorch| = %.2e; contract %s", path, fmt, fmt, worst, json_path)
+    log.info("exported %s (%s); max |%s - PyTorch| = %.2e on the %s check pair; contract %s", path, fmt, fmt, worst,
+             pairs[0].source, json_path)
     return {"path": path, "contract": json_path, "readme": md_path, "checks": checks, "info": info}

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # as the entry points set it (fusionlab.cli); before torch
 
 import torch  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402

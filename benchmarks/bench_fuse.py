@@ -20,6 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # as the entry points set it (fusionlab.cli); before torch
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

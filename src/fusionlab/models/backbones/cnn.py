@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fusionlab.errors import ConfigError
@@ -22,10 +23,21 @@ class DenseBlock(nn.Module):
         self.transition = conv_act(channels + layers * growth, out, k=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        feats = [x]
+        # Same function as transition(cat(x, y1, ..., yL)) with each layer on cat(x, y1, ...), built with
+        # fewer concatenations: a channel concatenation in channels-last copies short per-pixel runs into a
+        # fresh full-resolution tensor (~30% of the fp32 forward). The first layer reads x itself, and the
+        # 1x1 transition is split by linearity (W [f; y] = W_f f + W_y y) so the widest concatenation is
+        # never built.
+        feats, y = x, None
         for layer in self.layers:
-            feats.append(layer(torch.cat(feats, 1)))
-        return self.transition(torch.cat(feats, 1))
+            if y is not None:
+                feats = torch.cat((feats, y), 1)
+            y = layer(feats)
+        conv, act = self.transition[0], self.transition[1]
+        c = feats.shape[1]
+        out = F.conv2d(feats, conv.weight[:, :c], conv.bias)
+        out = out.add_(F.conv2d(y, conv.weight[:, c:]))
+        return act(out)
 
 
 class DenseCNN(Backbone):

@@ -96,3 +96,12 @@ def test_disk_cache_changes_no_training_sample(tmp_path):
         for s, t in zip(samples[0], other, strict=True):
             assert all(torch.equal(s[k], t[k]) for k in ("a", "b", "cbcr_b"))
     assert resolve_root("") is None and resolve_root("auto").name == "decoded"
+
+
+def test_fill_decodes_each_image_once(tmp_path):
+    from fusionlab.data.cache import fill
+
+    img_path = tmp_path / "big.png"
+    Image.fromarray(RNG.integers(0, 256, (300, 300, 3), dtype=np.uint8)).save(img_path)
+    assert fill([img_path, img_path], tmp_path / "cache", jobs=1) == (0, 1)
+    assert fill([img_path], tmp_path / "cache", jobs=1) == (1, 0)

@@ -83,3 +83,21 @@ class DecodedCache:
                 raise
         except OSError:
             pass
+
+
+def _fill_one(job: tuple[str, str]) -> bool:
+    from fusionlab.data.datasets import decode_train  # the decoding a training sample uses
+
+    path, root = job
+    return isinstance(DecodedCache(Path(root)).get(Path(path), decode_train), np.memmap)
+
+
+def fill(files: list[Path], root: Path, jobs: int = 0) -> tuple[int, int]:
+    """Decode ``files`` into the cache at ``root`` with ``jobs`` processes (0: one per CPU), so that the first
+    epoch of a run reads memory maps too; returns (already cached, newly decoded or too small to cache)."""
+    from multiprocessing import get_context
+
+    todo = [(str(f), str(root)) for f in dict.fromkeys(files)]
+    with get_context("fork").Pool(jobs or os.cpu_count() or 1) as pool:
+        hits = sum(pool.imap_unordered(_fill_one, todo, chunksize=4))
+    return hits, len(todo) - hits

@@ -105,7 +105,7 @@ class PairedImageDataset(Dataset):
         if not self.patch_size:  # evaluation: full images in float, exactly as read_image decodes them
             img = read_image(path)
             return img @ _LUMA if img.ndim == 3 and _is_gray(img) else img
-        img = self._disk.get(path, _decode_train) if self._disk is not None else _decode_train(path)
+        img = self._disk.get(path, decode_train) if self._disk is not None else decode_train(path)
         if self.opts.cache_mb > 0:
             nbytes = 0 if isinstance(img, np.memmap) else img.nbytes  # a memory map lives in the page cache
             if self._cache_bytes + nbytes <= self.opts.cache_mb * 2**20:
@@ -167,7 +167,7 @@ class PairedImageDataset(Dataset):
         return [_split_color(self._load(f)) for f in self.pairs[index].files]
 
 
-def _decode_train(path: Path) -> np.ndarray:
+def decode_train(path: Path) -> np.ndarray:
     """A training image, decoded once: uint8 for 8-bit files (float32 otherwise), gray-as-RGB collapsed to
     its luma; the same values as ``read_image`` + luma, without full-image float work for 8-bit files."""
     arr, peak = read_native(path)

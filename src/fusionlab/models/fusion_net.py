@@ -35,45 +35,68 @@ class AttentionFuser(nn.Module):
 class Decoder(nn.Module):
     """Top-down decoder: upsample the coarser level, concatenate the finer one, convolve; then a 1-channel head.
 
-    The head predicts a correction in logit space on top of a base image (the sources' mean for fusion,
-    the source itself for reconstruction) and starts near zero, so an untrained network already outputs a
-    sane image and a short training run only has to learn what to add to it.
+    The head predicts a correction in logit space on top of a base image and starts near zero, so an
+    untrained network already outputs a sane image and a short training run only has to learn what to add
+    to it. The base is, with ``head="correction"``, the sources' mean for fusion (the source itself for
+    reconstruction); with ``head="weights"`` the head also predicts two per-pixel weight logits and the base
+    is the softmax-weighted blend ``w_a·a + w_b·b`` (still the mean at initialisation). A blend cannot leave
+    the sources' range, so what the network learns on one task (which source to follow where) transfers to
+    another whose intensities it has never seen, and the correction only has to add what no blend holds.
+    ``max_correction`` bounds the logit correction (``c·tanh(h/c)``; null = unbounded).
     """
 
-    def __init__(self, channels: list[int], reductions: list[int]) -> None:
+    HEADS = ("correction", "weights")
+
+    def __init__(self, channels: list[int], reductions: list[int], head: str = "correction",
+                 max_correction: float | None = None) -> None:
         super().__init__()
+        if head not in self.HEADS:
+            raise ConfigError(f"model.head must be one of {self.HEADS}, got {head!r}")
+        if max_correction is not None and max_correction <= 0:
+            raise ConfigError(f"model.max_correction must be > 0 or null, got {max_correction}")
+        self.head_mode, self.max_correction = head, max_correction
         self.reductions = reductions
         self.merge = nn.ModuleList(
             nn.Sequential(nn.Conv2d(channels[i] + channels[i + 1], channels[i], 3, 1, 1), nn.LeakyReLU(0.1, True))
             for i in range(len(channels) - 1)
         )
         self.head = nn.Sequential(
-            nn.Conv2d(channels[0], channels[0], 3, 1, 1), nn.LeakyReLU(0.1, True), nn.Conv2d(channels[0], 1, 1)
+            nn.Conv2d(channels[0], channels[0], 3, 1, 1), nn.LeakyReLU(0.1, True),
+            nn.Conv2d(channels[0], 3 if head == "weights" else 1, 1)
         )
         # near-zero (not zero: every layer upstream must receive a gradient from the first step)
         nn.init.normal_(self.head[-1].weight, std=1e-3)
         nn.init.zeros_(self.head[-1].bias)
 
-    def forward(self, feats: list[Tensor], base: Tensor) -> Tensor:
+    def forward(self, feats: list[Tensor], base: Tensor, sources: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """``sources=(a, b)`` (fusion, weights head): blend them; else correct ``base`` (reconstruction)."""
         x = feats[-1]
         for i in range(len(feats) - 2, -1, -1):
             if x.shape[-2:] != feats[i].shape[-2:]:
                 x = F.interpolate(x, size=feats[i].shape[-2:], mode="bilinear", align_corners=False)
             x = self.merge[i](torch.cat((feats[i], x), 1))
+        h = self.head(x).float()
+        if self.head_mode == "weights" and sources is not None:
+            w = h[:, :2].softmax(1)
+            base = w[:, :1] * sources[0].float() + w[:, 1:2] * sources[1].float()
+        correction = h[:, -1:]
+        if self.max_correction is not None:
+            correction = self.max_correction * torch.tanh(correction / self.max_correction)
         base = base.float().clamp(1e-3, 1 - 1e-3)
-        return torch.sigmoid(torch.logit(base) + self.head(x).float())
+        return torch.sigmoid(torch.logit(base) + correction)
 
 
 class FusionNet(nn.Module):
     """encoder -> fuser -> decoder. ``forward(a, b)`` takes and returns ``(B, 1, H, W)`` luminance in [0, 1]."""
 
-    def __init__(self, backbone: Backbone, channels_last: bool = False) -> None:
+    def __init__(self, backbone: Backbone, channels_last: bool = False, head: str = "correction",
+                 max_correction: float | None = None) -> None:
         super().__init__()
         if not isinstance(backbone, Backbone):
             raise TypeError(f"model.backbone must be a fusionlab Backbone, got {type(backbone).__name__}")
         self.backbone = backbone
         self.fusers = nn.ModuleList(AttentionFuser(c) for c in backbone.out_channels)
-        self.decoder = Decoder(list(backbone.out_channels), list(backbone.reductions))
+        self.decoder = Decoder(list(backbone.out_channels), list(backbone.reductions), head, max_correction)
         self.channels_last = channels_last
         if channels_last:  # NHWC weights too: oneDNN then runs without layout conversions (~2x on CPU in bf16)
             self.to(memory_format=torch.channels_last)
@@ -107,8 +130,8 @@ class FusionNet(nn.Module):
     def fuse(self, fa: list[Tensor], fb: list[Tensor]) -> list[Tensor]:
         return [fuser(a, b) for fuser, a, b in zip(self.fusers, fa, fb)]
 
-    def decode(self, feats: list[Tensor], base: Tensor) -> Tensor:
-        return self.decoder(feats, base)
+    def decode(self, feats: list[Tensor], base: Tensor, sources: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        return self.decoder(feats, base, sources)
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         return self.forward_with_features(a, b)[0]
@@ -123,7 +146,7 @@ class FusionNet(nn.Module):
         pb, _ = self._pad(b)
         fa, fb = self.encode(pa), self.encode(pb)
         fused_features = self.fuse(fa, fb)
-        fused = self.decode(fused_features, 0.5 * (pa + pb))[..., :h, :w]
+        fused = self.decode(fused_features, 0.5 * (pa + pb), (pa, pb))[..., :h, :w]
         return fused, {"features_a": fa, "features_b": fb, "fused_features": fused_features}
 
     def reconstruct(self, x: Tensor) -> Tensor:

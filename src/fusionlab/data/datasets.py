@@ -177,16 +177,14 @@ def decode_train(path: Path) -> np.ndarray:
         c0, c1, c2 = arr[..., 0], arr[..., 1], arr[..., 2]
         if np.array_equal(c0, c1) and np.array_equal(c1, c2):  # M3FD IR: 3 equal channels -> exact
             return np.ascontiguousarray(c0)
-        d01, d12 = c0.astype(np.int16) - c1, c1.astype(np.int16) - c2
-        if max(np.abs(d01).max(), np.abs(d12).max()) > 1:  # _GRAY_TOL on 8-bit levels: colour
+        if max(np.abs(c0.astype(np.int16) - c1).max(), np.abs(c1.astype(np.int16) - c2).max()) > 1:  # colour
             return arr
         img = arr.astype(np.float32) / 255.0
     else:
         img = (arr.astype(np.float64) / peak).astype(np.float32) if arr.dtype == np.uint16 else arr
     if img.ndim == 3 and _is_gray(img):
         img = img @ _LUMA
-    scaled = img * 255.0
-    levels = np.round(scaled)
+    levels = np.round(scaled := img * 255.0)
     if np.abs(scaled - levels).max() < 1e-3:  # 8-bit levels after all: store 4x smaller, exactly
         return levels.astype(np.uint8)
     return img

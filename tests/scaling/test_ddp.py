@@ -73,10 +73,10 @@ def test_evaluate_under_ddp_spawn_gives_the_one_process_table(tmp_path):
 
     common = ["methods=[average,gff]", "eval=synthetic", "data.mode=synthetic", "logger=csv", "trainer.precision=32",
               "eval.metrics=[EN,SF,Qabf,SSIM]", "data.options.synthetic.eval_size=48",
-              "data.options.synthetic.lengths.test=3"]
+              "data.options.synthetic.lengths.test=1"]  # one image per dataset: rank 1 gets none and still syncs
     run_evaluation(compose_any(common, config_name="evaluate", output_dir=tmp_path / "one"))
     run_evaluation(compose_any([*common, "trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2"],
                                config_name="evaluate", output_dir=tmp_path / "two"))
     one, two = _rows(tmp_path / "one" / "results.csv"), _rows(tmp_path / "two" / "results.csv")
-    assert len(one) == 2 * 4 * 3 and [list(r.values()) for r in one] == [list(r.values()) for r in two]
+    assert len(one) == 2 * 4 * 1 and [list(r.values()) for r in one] == [list(r.values()) for r in two]
     assert (tmp_path / "two" / "grids").is_dir()  # images and panels are written under DDP too

@@ -43,23 +43,45 @@ def collate_samples(samples: list[dict]) -> dict:
     return default_collate([{k: s[k] for k in common} for s in samples])
 
 
-class UnpaddedShardSampler(DistributedSampler):
+class TestShard(Dataset):
     """Rank ``r`` of ``n`` takes items ``r, r+n, ...``: every test image is evaluated exactly once.
 
-    Lightning's default DistributedSampler pads shards with duplicates so that ranks stay in step,
-    which would count some images twice in a results table. Being a DistributedSampler subclass,
-    Lightning leaves it in place.
+    Lightning's default DistributedSampler pads shards with duplicates, which would count some images twice in a
+    results table. A rank whose share is empty (fewer images than ranks) gets one copy of the first item marked
+    ``padding``, which evaluation skips: Lightning skips a rank with no batches at all, and its peers would then
+    wait for it in the metric sync.
     """
 
     def __init__(self, dataset: Dataset, num_replicas: int, rank: int) -> None:
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)
+        self.dataset = dataset
         self.indices = list(range(rank, len(dataset), num_replicas))  # type: ignore[arg-type]
-
-    def __iter__(self):
-        return iter(self.indices)
+        self.padding = not self.indices and len(dataset) > 0  # type: ignore[arg-type]
+        if self.padding:
+            self.indices = [0]
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict:
+        sample = self.dataset[self.indices[i]]
+        return {**sample, "padding": True} if self.padding else sample
+
+
+class InOrder(DistributedSampler):
+    """Every item of an already-sharded dataset, in order. A DistributedSampler subclass only so that Lightning
+    does not shard (and pad) the shard again."""
+
+    def __init__(self, dataset: Dataset) -> None:  # noqa: D107 - no process group needed
+        self.dataset, self.length = dataset, len(dataset)  # type: ignore[arg-type]
+
+    def __iter__(self):
+        return iter(range(self.length))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        pass
 
 
 def resolve_mode(mode: str, data_dir: str | Path | None, keys: Sequence[str]) -> str:
@@ -236,6 +258,6 @@ class FusionDataModule(L.LightningDataModule):
     def test_dataloader(self) -> list[DataLoader]:
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             world, rank = dist.get_world_size(), dist.get_rank()
-            return [self._loader(ds, self.eval_batch_size, sampler=UnpaddedShardSampler(ds, world, rank))
-                    for ds in self._test.values()]
+            shards = [TestShard(ds, world, rank) for ds in self._test.values()]
+            return [self._loader(s, self.eval_batch_size, sampler=InOrder(s)) for s in shards]
         return [self._loader(ds, self.eval_batch_size) for ds in self._test.values()]

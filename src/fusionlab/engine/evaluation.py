@@ -90,6 +90,16 @@ def score(fused: Tensor, batch: dict, names: Sequence[str], convention: str) -> 
     return values
 
 
+def primed(collection: Any, device: torch.device) -> Any:
+    """A metric collection on ``device`` with one empty update: torchmetrics syncs only metrics that were updated,
+    so a rank without images (fewer images than ranks) must still count as updated, or the others wait forever."""
+    collection = collection.to(device)
+    empty = torch.empty(0, dtype=torch.float64, device=device)
+    for metric in collection.values(copy_state=False):
+        metric.update(None, None, None, values=empty)
+    return collection
+
+
 def _item(batch: dict, key: str, i: int) -> Tensor | None:
     value = batch.get(key)
     return None if value is None else value[i].float()
@@ -119,6 +129,8 @@ class EvaluationModule(L.LightningModule):
         if tile_size is not None and (tile_size <= 0 or tile_overlap < 0):
             raise ConfigError(f"eval.tile_size must be > 0 (or null) and eval.tile_overlap >= 0, got {tile_size}, "
                               f"{tile_overlap}")
+        # Under DDP a dataset with fewer images than ranks leaves some ranks without a batch: they still sync.
+        self.allow_zero_length_dataloader_with_multiple_devices = True
         self.names = list(methods)
         self.models = nn.ModuleDict({_slot(n): m for n, m in methods.items()})
         self.models.eval().requires_grad_(False)
@@ -146,7 +158,8 @@ class EvaluationModule(L.LightningModule):
             names = metric_names_for(task, self.metrics, self.task_metrics)
             for method in self.names:
                 if self._applies(method, task):
-                    self.states[(method, dataset)] = build_metric_collection(names, self.convention).to(self.device)
+                    self.states[(method, dataset)] = primed(build_metric_collection(names, self.convention),
+                                                            self.device)
 
     def _fused_path(self, method: str, dataset: str, name: str) -> Path:
         assert self.output_dir is not None
@@ -154,6 +167,8 @@ class EvaluationModule(L.LightningModule):
         return base / "fused" / dataset / f"{name}.png"
 
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if "padding" in batch:  # a rank with no image of this dataset (see TestShard): nothing to score
+            return
         dm = self.trainer.datamodule
         dataset = dm.test_names[dataloader_idx]
         task = batch["task"][0]

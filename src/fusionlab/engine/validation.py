@@ -37,10 +37,14 @@ class ValidationScores(nn.Module):
     def start(self, datasets: Sequence[str], device: torch.device) -> None:
         self.states = {}
         for d in datasets:
-            state = {"model": build_metric_collection(self.metric_names, self.convention).to(device),
-                     "loss": MeanMetric().to(device)}
+            from fusionlab.engine.evaluation import primed
+
+            loss = MeanMetric().to(device)
+            loss.update(torch.empty(0, device=device))  # counted as updated on every rank (see primed)
+            state = {"model": primed(build_metric_collection(self.metric_names, self.convention), device),
+                     "loss": loss}
             if d not in self.reference_means:
-                state["reference"] = build_metric_collection(self.metric_names, self.convention).to(device)
+                state["reference"] = primed(build_metric_collection(self.metric_names, self.convention), device)
             self.states[d] = state
 
     def update(self, dataset: str, fused: Tensor, batch: dict, values: dict[str, Tensor],

@@ -37,6 +37,11 @@ def test_paper_weights_not_opencv_defaults() -> None:
     assert cv2.createMergeMertens().getExposureWeight() == 0.0  # why the weights are passed explicitly
 
 
+def test_reference_row_for_exposure_and_focus_tasks() -> None:
+    """The evaluation skips a method with ``tasks`` on other tasks' datasets: Mertens rows only for MEF and MFF."""
+    assert build_baseline("mertens").tasks == ("mef", "mff")
+
+
 def test_colour_fixed_point_and_luminance_output() -> None:
     y, c = _split(_rgb(0))
     out = MertensFusion()(y, y, c, c)

@@ -28,8 +28,6 @@ def test_config_mirrors_the_table() -> None:
     cfg = yaml.safe_load((CONF_EVAL / "synthetic.yaml").read_text())
     assert cfg["task_metrics"] == TASK_METRICS
     assert cfg["metrics"] is None
-    for suite in ("mef", "mff"):
-        assert "mertens" in yaml.safe_load((CONF_EVAL / f"{suite}.yaml").read_text())["methods"]
 
 
 def test_composed_suite_keeps_the_mapping(compose) -> None:

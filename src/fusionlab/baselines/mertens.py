@@ -34,6 +34,9 @@ class MertensFusion(ClassicalFusion):
     """Mertens exposure fusion via ``cv2.createMergeMertens`` with the paper's weights (1, 1, 1)."""
 
     name = "mertens"
+    tasks = ("mef", "mff")
+    """Evaluated only on exposure and focus stacks: its weights (saturation, well-exposedness) assume two
+    renderings of one scene, not two modalities."""
     uses_chroma = True
     """Tells the evaluation code to pass ``cbcr_a``/``cbcr_b`` (``(B, 2, H, W)``) when the sources have them."""
 

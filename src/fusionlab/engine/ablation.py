@@ -196,7 +196,7 @@ def seed_tables(rows: Sequence[dict[str, Any]], variants: Sequence[str],
     for v in variants:
         wins[v] = defaultdict(lambda: defaultdict(list))
         values[v] = defaultdict(lambda: defaultdict(list))
-        for seed, seed_rows in per_seed.get(v, {}).items():
+        for seed_rows in per_seed.get(v, {}).values():
             means = {**ref_means, **dataset_means(seed_rows, metrics)}
             for dataset, counts in win_counts(means, v, references, metrics).items():
                 for ref, n in counts.items():

@@ -40,3 +40,13 @@ def test_bad_head_is_a_config_error():
         FusionNet(DenseCNN(width=4, layers=1), head="nope")
     with pytest.raises(ConfigError, match="max_correction"):
         FusionNet(DenseCNN(width=4, layers=1), max_correction=0)
+
+
+def test_swap_sources_keeps_the_callers_feature_order():
+    torch.manual_seed(0)
+    net = FusionNet(DenseCNN(width=4, layers=1), head="weights", swap_sources=True).train()
+    a, b = torch.rand(4, 1, 16, 16), torch.rand(4, 1, 16, 16)
+    _, feats = net.forward_with_features(a, b)
+    for got, want in ((feats["features_a"], net.encode(a)), (feats["features_b"], net.encode(b))):
+        for g, w in zip(got, want):
+            assert torch.allclose(g, w, atol=1e-5)

@@ -90,8 +90,13 @@ class FusionNet(nn.Module):
     """encoder -> fuser -> decoder. ``forward(a, b)`` takes and returns ``(B, 1, H, W)`` luminance in [0, 1]."""
 
     def __init__(self, backbone: Backbone, channels_last: bool = False, head: str = "correction",
-                 max_correction: float | None = None) -> None:
+                 max_correction: float | None = None, swap_sources: bool = False) -> None:
+        """``swap_sources``: in training, swap ``a`` and ``b`` of a random half of the batch (features are
+        returned in the caller's order). The pixel objectives are symmetric in the two sources, so this is a free
+        augmentation that stops the fuser from learning slot-specific rules ("a is the infrared image: follow it
+        where bright") that mean nothing on a task whose sources are interchangeable (MEF, MFF)."""
         super().__init__()
+        self.swap_sources = swap_sources
         if not isinstance(backbone, Backbone):
             raise TypeError(f"model.backbone must be a fusionlab Backbone, got {type(backbone).__name__}")
         self.backbone = backbone
@@ -142,11 +147,17 @@ class FusionNet(nn.Module):
         if a.shape != b.shape:
             raise ConfigError(f"sources must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
         self._check_size(a)
+        swap = None
+        if self.training and self.swap_sources:
+            swap = torch.rand(a.shape[0], 1, 1, 1, device=a.device) < 0.5
+            a, b = torch.where(swap, b, a), torch.where(swap, a, b)
         pa, (h, w) = self._pad(a)
         pb, _ = self._pad(b)
         fa, fb = self.encode(pa), self.encode(pb)
         fused_features = self.fuse(fa, fb)
         fused = self.decode(fused_features, 0.5 * (pa + pb), (pa, pb))[..., :h, :w]
+        if swap is not None:  # the caller's order
+            fa, fb = [torch.where(swap, y, x) for x, y in zip(fa, fb)], [torch.where(swap, x, y) for x, y in zip(fa, fb)]
         return fused, {"features_a": fa, "features_b": fb, "fused_features": fused_features}
 
     def reconstruct(self, x: Tensor) -> Tensor:

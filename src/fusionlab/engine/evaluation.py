@@ -38,10 +38,12 @@ KEY_COLUMNS = ("method", "dataset", "task", "image")
 
 # -- shared pieces (also used by fuse and export) -------------------------------------------------
 def fuse_images(model: Callable[..., Tensor], a: Tensor, b: Tensor, *, tile_size: int | None = 1024,
-                tile_overlap: int = 64, task: str | None = None, multiple: int | None = None) -> Tensor:
+                tile_overlap: int = 64, task: str | None = None, multiple: int | None = None,
+                cbcr_a: Tensor | None = None, cbcr_b: Tensor | None = None) -> Tensor:
     """Fuse ``(B, 1, H, W)`` luminance with ``model``; sides above ``tile_size`` go in overlapping tiles.
 
-    The one forward of evaluation, fuse and export. A model whose ``forward`` takes ``task`` is told the task.
+    The one forward of evaluation, fuse and export. A model whose ``forward`` takes ``task`` is told the task; a
+    rule that ``uses_chroma`` gets both sources' chroma when they have it.
     Returns float32 in [0, 1]; a non-finite output is a bug in the model and raises FloatingPointError.
     """
     fn = model
@@ -49,7 +51,9 @@ def fuse_images(model: Callable[..., Tensor], a: Tensor, b: Tensor, *, tile_size
     if task and forward is not None and "task" in inspect.signature(forward).parameters:
         fn = functools.partial(model, task=task)
     multiple = int(getattr(model, "size_multiple", 1)) if multiple is None else multiple
-    if tile_size is not None and max(a.shape[-2:]) > tile_size:
+    if getattr(model, "uses_chroma", False) and cbcr_a is not None and cbcr_b is not None:
+        fused = model(a, b, cbcr_a=cbcr_a, cbcr_b=cbcr_b)  # a classical colour rule (Mertens): whole image
+    elif tile_size is not None and max(a.shape[-2:]) > tile_size:
         fused = tiled_fuse(fn, a, b, tile_size, tile_overlap, multiple)
     else:
         fused = fn(a, b)
@@ -177,7 +181,8 @@ class EvaluationModule(L.LightningModule):
             if not self._applies(method, task):
                 continue
             fused = fuse_images(self.models[_slot(method)], batch["a"], batch["b"], tile_size=self.tile_size,
-                                tile_overlap=self.tile_overlap, task=task)
+                                tile_overlap=self.tile_overlap, task=task, cbcr_a=batch.get("cbcr_a"),
+                                cbcr_b=batch.get("cbcr_b"))
             values = score(fused, batch, names, self.convention)
             collection = self.states[(method, dataset)]
             for metric in collection.values(copy_state=False):

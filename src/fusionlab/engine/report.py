@@ -67,8 +67,16 @@ def log_to_wandb(trainer: L.Trainer, rows: list[dict], panels: dict[str, list[to
         lg.log_table(key="results", columns=columns, data=[[r.get(c) for c in columns] for r in rows])
         for dataset, tiles in panels.items():
             if tiles:
-                lg.log_image(key=f"panels/{dataset}", images=[t.permute(1, 2, 0).numpy() for t in tiles],
+                lg.log_image(key=f"panels/{dataset}", images=[t.permute(1, 2, 0).numpy() for t in _same_size(tiles)],
                              caption=["a | b | fused"] * len(tiles))
+
+
+def _same_size(tiles: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Panels resized to the first one's size: W&B shows one image strip per key and warns on mixed sizes."""
+    size = tuple(tiles[0].shape[-2:])
+    return [t if tuple(t.shape[-2:]) == size else
+            torch.nn.functional.interpolate(t[None], size=size, mode="bilinear", align_corners=False)[0]
+            for t in tiles]
 
 
 def read_rows(out_dir: str | Path) -> list[dict[str, Any]]:

@@ -155,12 +155,14 @@ def resolve_device(device: str) -> torch.device:
 
 
 def fuse_luminance(fn: FuseFn, a: Tensor, b: Tensor, *, tile_size: int | None = 1024, tile_overlap: int = 64,
-                   multiple: int = 1, precision: str = "32") -> Tensor:
+                   multiple: int = 1, precision: str = "32", cbcr_a: Tensor | None = None,
+                   cbcr_b: Tensor | None = None) -> Tensor:
     """Fuse ``(B, 1, H, W)`` luminance through evaluation's forward (:func:`fuse_images`), optionally in bf16."""
     autocast = (torch.autocast(device_type=a.device.type, dtype=torch.bfloat16)
                 if str(precision) == "bf16" else nullcontext())
     with torch.inference_mode(), autocast:
-        return fuse_images(fn, a, b, tile_size=tile_size, tile_overlap=tile_overlap, multiple=multiple)
+        return fuse_images(fn, a, b, tile_size=tile_size, tile_overlap=tile_overlap, multiple=multiple,
+                           cbcr_a=cbcr_a, cbcr_b=cbcr_b)
 
 
 # -- output ---------------------------------------------------------------------------------------
@@ -237,8 +239,9 @@ def _fuse_one(dataset: Any, index: int, pair: Pair, fn: FuseFn, out: Path, multi
     t1 = time.perf_counter()
     a, b = sample["a"][None].to(device), sample["b"][None].to(device)
     try:
+        chroma = {k: sample[k][None].to(device) for k in ("cbcr_a", "cbcr_b") if sample.get(k) is not None}
         fused = fuse_luminance(fn, a, b, tile_size=opts.tile_size, tile_overlap=opts.tile_overlap,
-                               multiple=multiple, precision=opts.precision)[0].cpu()
+                               multiple=multiple, precision=opts.precision, **chroma)[0].cpu()
     except torch.OutOfMemoryError:
         return (f"out of memory fusing {a.shape[-1]}x{a.shape[-2]} (W x H): lower tile_size "
                 f"(now {opts.tile_size})")

@@ -47,7 +47,7 @@ def test_cli_takes_flags_and_overrides_in_any_order(tmp_path):
     main([str(study), "--out", str(tmp_path / "out"), "--only", "no_ssim", "eval.metrics=[EN]",
           "eval.save_fused=false", "eval.suite=[synthetic/mef]"])
     with open(tmp_path / "out" / "results.csv") as fh:
-        assert {r["method"] for r in csv.DictReader(fh)} == {"no_ssim", "average", "gff"}
+        assert {r["method"] for r in csv.DictReader(fh)} == {"no_ssim", "average", "gff", "mertens"}
 
 
 def _rows(method, dataset, values, seed=None):

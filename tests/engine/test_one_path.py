@@ -57,7 +57,7 @@ def test_a_resumed_run_has_no_duplicated_rows(compose, tmp_path):
     run_training(resumed)
     rows = _rows(run_dir / "results.csv")
     keys = [(r["method"], r["dataset"], r["image"]) for r in rows]
-    assert len(keys) == len(set(keys)) == 3 * 4 * 2  # (model, average, gff) x 4 tasks x 2 images
+    assert len(keys) == len(set(keys)) == (3 * 4 + 2) * 2  # (model, average, gff) x 4 tasks + mertens x (MEF, MFF)
 
 
 def test_finished_results_are_never_overwritten(compose, tmp_path):

@@ -36,7 +36,7 @@ def test_two_process_gloo_evaluation_matches_one_process(compose, tmp_path):
     run_training(ddp)
     one, two = _rows(tmp_path / "one" / "results.csv"), _rows(tmp_path / "two" / "results.csv")
     # 3 images per dataset on 2 ranks: uneven shards, yet every image appears once, for every method
-    assert len(one) == len(two) == 3 * 4 * 3  # (model, average, gff) x 4 datasets x 3 images
+    assert len(one) == len(two) == (3 * 4 + 2) * 3  # (model, average, gff) x 4 datasets + mertens x 2, x 3 images
     assert [(r["method"], r["dataset"], r["image"]) for r in one] == [(r["method"], r["dataset"], r["image"])
                                                                     for r in two]
     for r1, r2 in zip(one, two):

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
 from fusionlab.baselines import build_baseline
+from fusionlab.engine.evaluation import primed, score
 from fusionlab.metrics import build_metric_collection
 
 HEADLINE_METRICS = ("EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM")
@@ -37,8 +38,6 @@ class ValidationScores(nn.Module):
     def start(self, datasets: Sequence[str], device: torch.device) -> None:
         self.states = {}
         for d in datasets:
-            from fusionlab.engine.evaluation import primed
-
             loss = MeanMetric().to(device)
             loss.update(torch.empty(0, device=device))  # counted as updated on every rank (see primed)
             state = {"model": primed(build_metric_collection(self.metric_names, self.convention), device),
@@ -55,8 +54,6 @@ class ValidationScores(nn.Module):
         if loss is not None:
             state["loss"].update(loss.detach().float(), weight=fused.shape[0])
         if "reference" in state:
-            from fusionlab.engine.evaluation import score
-
             ref = self.reference_rule(batch["a"].float(), batch["b"].float())
             ref_values = score(ref, {"a": batch["a"], "b": batch["b"]}, self.metric_names, self.convention)
             for metric in state["reference"].values(copy_state=False):

@@ -64,3 +64,14 @@ def test_a_tiny_real_validation_split_is_joined_by_its_tasks_synthetic_set(compo
                                   "data.min_val_images=1"))
     dm.setup("fit")
     assert list(dm.val_names) == ["msrs"]
+
+
+def test_a_negative_min_val_images_is_a_clear_error(compose):
+    import pytest
+
+    from fusionlab.cli import user_error_message
+    from fusionlab.engine.run import build_datamodule
+
+    with pytest.raises(Exception) as info:  # Hydra wraps the constructor's error; the CLI shows its one line
+        build_datamodule(compose("+debug=fast", "data.min_val_images=-1"))
+    assert user_error_message(info.value) == "data.min_val_images must be >= 0, got -1"

@@ -137,6 +137,8 @@ class FusionDataModule(L.LightningDataModule):
                             ("samples_per_epoch", samples_per_epoch), ("eval_batch_size", eval_batch_size)):
             if int(value) < 1:
                 raise DataConfigError(f"data.{name} must be >= 1, got {value}")
+        if int(min_val_images) < 0:
+            raise DataConfigError(f"data.min_val_images must be >= 0, got {min_val_images}")
         if num_workers < 0:
             raise DataConfigError(f"data.num_workers must be >= 0, got {num_workers}")
         self.train_entries = [{"source": str(e["source"]), "weight": float(e.get("weight", 1.0))} for e in train]

@@ -7,6 +7,11 @@
   DynamicRange 1 as it applies to double input: the ``tang`` SSIM, averaged over the two sources.
 * ``ssim_gaussian`` / ``ms_ssim``: Wang's Gaussian 11/1.5 'valid' SSIM as in ``pytorch_msssim``, data range
   255; MS-SSIM over 5 scales. Summed over the sources it is the ``vifb`` SSIM (VIFB ``metricsSsim.m``).
+
+Speed: on 8-bit images the ``cddfuse`` SSIM takes its 7x7 window sums in float32, where sums of at most 49
+products of integers <= 255^2 are exact, and forms the (co)variances from those exact sums in float64. MS-SSIM
+filters float32 images: its constants (C1 = 6.5, C2 = 58.5 on 0..255) dwarf the float32 rounding of the local
+variances (~1e-2), so the values stay within ~1e-7 of float64 (the tolerance is 1e-4).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from fusionlab.metrics._ops import box_filter, gaussian_1d, image_mean, separable_filter
+from fusionlab.metrics.shared import Intermediates, ensure
 
 _K1, _K2 = 0.01, 0.03
 _MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -50,6 +56,26 @@ def ssim_skimage(x: Tensor, y: Tensor, data_range: float = 2.0, win_size: int = 
     return image_mean(s)
 
 
+def ssim_skimage_exact(cache: Intermediates, win_size: int = 7, data_range: float = 2.0) -> Tensor:
+    """:func:`ssim_skimage` of F against A and B stacked ``(2B,)``, from exact window sums (8-bit images only).
+
+    Sums of integers stay exact in float32 below 2^24 (49 * 255^2 = 3.2e6); the sample (co)variance
+    ``(n S_xy - S_x S_y) / (n (n - 1))`` is then formed in float64 without cancellation error.
+    """
+    f, a, b = (cache.images[k].to(torch.float32) for k in ("f", "a", "b"))
+    bsz, n = f.shape[0], win_size * win_size
+    sums = separable_filter(torch.cat([f, a, b, f * f, a * a, b * b, f * a, f * b]), [1.0] * win_size)
+    s_f, s_a, s_b, s_ff, s_aa, s_bb, s_fa, s_fb = sums.to(torch.float64).split(bsz)
+    s_y, s_yy, s_fy = torch.cat([s_a, s_b]), torch.cat([s_aa, s_bb]), torch.cat([s_fa, s_fb])
+    s_x, s_xx = s_f.repeat(2, 1, 1, 1), s_ff.repeat(2, 1, 1, 1)
+    norm = 1.0 / (n * (n - 1))
+    vx, vy, vxy = (n * s_xx - s_x * s_x) * norm, (n * s_yy - s_y * s_y) * norm, (n * s_fy - s_x * s_y) * norm
+    mx, my = s_x / n, s_y / n
+    c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
+    s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return image_mean(s)
+
+
 def ssim_matlab(x: Tensor, y: Tensor, dynamic_range: float = 1.0) -> Tensor:
     """MATLAB ``ssim(A, B)`` on double images: Gaussian sigma 1.5 (11x11), replicate padding, mean of the map."""
     taps = gaussian_1d(11, 1.5, x)
@@ -60,13 +86,17 @@ def ssim_matlab(x: Tensor, y: Tensor, dynamic_range: float = 1.0) -> Tensor:
 
 
 def _ssim_cs(x: Tensor, y: Tensor, data_range: float) -> tuple[Tensor, Tensor]:
-    """Gaussian 11/1.5 'valid' SSIM and contrast-structure term, as ``pytorch_msssim._ssim``."""
-    taps = gaussian_1d(11, 1.5, x)
+    """Gaussian 11/1.5 'valid' SSIM and contrast-structure term, as ``pytorch_msssim._ssim``; float64 means."""
+    taps = gaussian_1d(11, 1.5, torch.empty(0, dtype=torch.float64)).tolist()
     mx, my, vx, vy, vxy = _moments(x, y, lambda t: separable_filter(t, taps))
     c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
     cs = (2 * vxy + c2) / (vx + vy + c2)
     s = (2 * mx * my + c1) / (mx * mx + my * my + c1) * cs
-    return image_mean(s), image_mean(cs)
+    return _mean64(s), _mean64(cs)
+
+
+def _mean64(x: Tensor) -> Tensor:
+    return x.mean(dim=(-3, -2, -1), dtype=torch.float64)
 
 
 def ssim_gaussian(x: Tensor, y: Tensor, data_range: float = 255.0) -> Tensor:
@@ -77,10 +107,11 @@ def ssim_gaussian(x: Tensor, y: Tensor, data_range: float = 255.0) -> Tensor:
 def ms_ssim_pair(x: Tensor, y: Tensor, data_range: float = 255.0) -> Tensor:
     """MS-SSIM (Wang 2003) as ``pytorch_msssim.ms_ssim``; NaN when min(H, W) <= 160 (4 halvings of 11x11).
 
-    ``y`` may stack several sources against one ``x`` (see :func:`_moments`).
+    ``y`` may stack several sources against one ``x`` (see :func:`_moments`). Float32 inputs are filtered in
+    float32 and the per-level means are float64.
     """
     if min(x.shape[-2:]) <= 10 * 2**4:
-        return torch.full((y.shape[0],), float("nan"), dtype=x.dtype, device=x.device)
+        return torch.full((y.shape[0],), float("nan"), dtype=torch.float64, device=x.device)
     factors = []
     for level in range(len(_MS_WEIGHTS)):
         s, cs = _ssim_cs(x, y, data_range)
@@ -90,11 +121,13 @@ def ms_ssim_pair(x: Tensor, y: Tensor, data_range: float = 255.0) -> Tensor:
             x = F.avg_pool2d(x, 2, padding=pad)
             y = F.avg_pool2d(y, 2, padding=pad)
     factors.append(s.clamp(min=0))
-    weights = torch.tensor(_MS_WEIGHTS, dtype=x.dtype, device=x.device).view(-1, 1)
-    return torch.prod(torch.stack(factors) ** weights, dim=0)
+    weights = torch.tensor(_MS_WEIGHTS, dtype=torch.float64, device=x.device).view(-1, 1)
+    return torch.prod(torch.stack(factors).to(torch.float64) ** weights, dim=0)
 
 
-def ssim(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+def ssim(
+    f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None
+) -> Tensor:
     """``cddfuse``: SSIM(F,A) + SSIM(F,B) with scikit-image 0.19 defaults; ``tang``: mean of MATLAB ``ssim``;
     ``vifb``: sum of Wang's Gaussian 11/1.5 'valid' SSIM with L = 255 (VIFB ``metricsSsim.m``)."""
     if convention == "vifb":
@@ -103,11 +136,18 @@ def ssim(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor
     if convention == "tang":
         both = ssim_matlab(f, torch.cat([a, b]))
         return (both[: f.shape[0]] + both[f.shape[0] :]) / 2
-    both = ssim_skimage(f, torch.cat([a, b]))
+    cache = ensure(cache, f, a, b)
+    if cache.integral and min(f.shape[-2:]) >= 7:
+        both = ssim_skimage_exact(cache)
+    else:
+        both = ssim_skimage(f, torch.cat([a, b]))
     return both[: f.shape[0]] + both[f.shape[0] :]
 
 
-def ms_ssim(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
-    """MS-SSIM(F, A) + MS-SSIM(F, B), data range 255."""
-    both = ms_ssim_pair(f, torch.cat([a, b]))
+def ms_ssim(
+    f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None
+) -> Tensor:
+    """MS-SSIM(F, A) + MS-SSIM(F, B), data range 255 (computed in float32, see the module doc)."""
+    f32, a32, b32 = (x.to(torch.float32) for x in (f, a, b))
+    both = ms_ssim_pair(f32, torch.cat([a32, b32]))
     return both[: f.shape[0]] + both[f.shape[0] :]

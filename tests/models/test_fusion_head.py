@@ -1,4 +1,5 @@
-"""FusionNet's output heads: the mean-correction head and the learned per-pixel blend ("weights")."""
+"""FusionNet's output heads: the mean-correction head, the learned per-pixel blend ("weights") and the blend of
+base and detail layers ("two_scale")."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from fusionlab.models import FusionNet
 from fusionlab.models.backbones import DenseCNN
 
 
-@pytest.mark.parametrize("head", ["correction", "weights"])
+@pytest.mark.parametrize("head", ["correction", "weights", "two_scale"])
 def test_untrained_head_outputs_the_mean(head):
     torch.manual_seed(0)
-    net = FusionNet(DenseCNN(width=4, layers=1), head=head).eval()
+    net = FusionNet(DenseCNN(width=4, layers=1), head=head, detail_prior=0.0).eval()  # the prior off: plain heads
     a, b = torch.rand(1, 1, 16, 16) * 0.8 + 0.1, torch.rand(1, 1, 16, 16) * 0.8 + 0.1
     with torch.no_grad():
         assert torch.allclose(net(a, b), 0.5 * (a + b), atol=0.02)
@@ -35,11 +36,56 @@ def test_weights_head_blends_the_sources_and_bounds_the_correction():
     assert (torch.logit(out) >= torch.logit(lo) - 0.5 - 1e-4).all()
 
 
+def test_two_scale_head_takes_base_and_detail_from_different_sources():
+    """Base logits favouring a and detail logits favouring b give box(a) + (b - box(b)): brightness from one
+    source, detail from the other, which one blend of whole images cannot express."""
+    from fusionlab.models.fusion_net import box_mean
+
+    torch.manual_seed(0)
+    net = FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_radius=2).eval()
+    with torch.no_grad():
+        net.decoder.head[-1].weight.zero_()
+        net.decoder.head[-1].bias.copy_(torch.tensor([30.0, -30.0, -30.0, 30.0, 0.0]))
+    a = torch.full((1, 1, 16, 16), 0.7)
+    b = 0.3 + 0.1 * torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        out = net(a, b)
+    want = (box_mean(a, 2) + b - box_mean(b, 2)).clamp(1e-3, 1 - 1e-3)
+    assert torch.allclose(out, want, atol=1e-4)
+
+
+def test_detail_prior_follows_the_more_active_source():
+    """Untrained, the two-scale head keeps the mean brightness but takes detail from the sharper source: on a
+    multi-focus-like pair (b = blurred a) its output has more detail than the average, close to a's."""
+    from fusionlab.models.fusion_net import box_mean
+
+    torch.manual_seed(0)
+    net = FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_radius=3, detail_prior=4.0).eval()
+    a = 0.3 + 0.4 * torch.rand(1, 1, 32, 32)
+    b = box_mean(a, 1)  # the same scene out of focus
+    with torch.no_grad():
+        out = net(a, b)
+    detail = lambda x: (x - box_mean(x, 3)).pow(2).mean()  # noqa: E731
+    assert detail(out) > 0.8 * detail(a) > detail(0.5 * (a + b))
+
+
+def test_box_mean_matches_a_direct_window_mean():
+    from fusionlab.models.fusion_net import box_mean
+
+    x = torch.rand(1, 1, 12, 9)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect")
+    direct = padded.unfold(2, 5, 1).unfold(3, 5, 1).mean((-1, -2))
+    assert torch.allclose(box_mean(x, 2), direct, atol=1e-6)
+    assert box_mean(torch.rand(1, 1, 3, 3), 4).shape == (1, 1, 3, 3)  # smaller than the window: replicated
+
+
 def test_bad_head_is_a_config_error():
     with pytest.raises(ConfigError, match="model.head"):
         FusionNet(DenseCNN(width=4, layers=1), head="nope")
     with pytest.raises(ConfigError, match="max_correction"):
         FusionNet(DenseCNN(width=4, layers=1), max_correction=0)
+    with pytest.raises(ConfigError, match="base_radius"):
+        FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_radius=0)
 
 
 def test_swap_sources_keeps_the_callers_feature_order():

@@ -32,6 +32,15 @@ class AttentionFuser(nn.Module):
         return w[:, :1] * fa + w[:, 1:] * fb + self.mix(both)
 
 
+def box_mean(x: Tensor, radius: int) -> Tensor:
+    """Mean over a (2r+1)² window, edges reflected (replicated on images too small to reflect)."""
+    h, w = x.shape[-2:]
+    mode = "reflect" if radius < h and radius < w else "replicate"
+    x = F.pad(x, (radius, radius, radius, radius), mode=mode)
+    k = 2 * radius + 1
+    return F.avg_pool2d(F.avg_pool2d(x, (k, 1), stride=1), (1, k), stride=1)  # separable
+
+
 class Decoder(nn.Module):
     """Top-down decoder: upsample the coarser level, concatenate the finer one, convolve; then a 1-channel head.
 
@@ -42,19 +51,31 @@ class Decoder(nn.Module):
     is the softmax-weighted blend ``w_a·a + w_b·b`` (still the mean at initialisation). A blend cannot leave
     the sources' range, so what the network learns on one task (which source to follow where) transfers to
     another whose intensities it has never seen, and the correction only has to add what no blend holds.
+    With ``head="two_scale"`` each source is split into a base layer (box mean of radius ``base_radius``) and a
+    detail layer (the rest), and the head predicts one blend for the bases and another for the details (GFF's
+    two-scale structure, learned): the detail of the sharper source can be followed where the brightness comes
+    from the other one, which one blend of whole images cannot express. The detail blend starts from the
+    classical rule for detail layers, "follow the more active source" (softmax of ``detail_prior``·log of each
+    detail layer's local RMS: weights ∝ RMS^prior), with the prior's scale learned and the head's logits added,
+    so the selection is sharp from the first step and transfers to sources whose detail the training task
+    never showed (multi-focus: the in-focus source).
     ``max_correction`` bounds the logit correction (``c·tanh(h/c)``; null = unbounded).
     """
 
-    HEADS = ("correction", "weights")
+    HEADS = {"correction": 1, "weights": 3, "two_scale": 5}  # head -> output channels (blend logits + correction)
 
     def __init__(self, channels: list[int], reductions: list[int], head: str = "correction",
-                 max_correction: float | None = None) -> None:
+                 max_correction: float | None = None, base_radius: int = 7, detail_prior: float = 2.0) -> None:
         super().__init__()
         if head not in self.HEADS:
-            raise ConfigError(f"model.head must be one of {self.HEADS}, got {head!r}")
+            raise ConfigError(f"model.head must be one of {tuple(self.HEADS)}, got {head!r}")
         if max_correction is not None and max_correction <= 0:
             raise ConfigError(f"model.max_correction must be > 0 or null, got {max_correction}")
-        self.head_mode, self.max_correction = head, max_correction
+        if int(base_radius) < 1:
+            raise ConfigError(f"model.base_radius must be >= 1 (box radius of the base layer), got {base_radius}")
+        self.head_mode, self.max_correction, self.base_radius = head, max_correction, int(base_radius)
+        if head == "two_scale":  # learned scale of the activity prior (0 = the head's logits alone)
+            self.detail_prior = nn.Parameter(torch.tensor(float(detail_prior)))
         self.reductions = reductions
         self.merge = nn.ModuleList(
             nn.Sequential(nn.Conv2d(channels[i] + channels[i + 1], channels[i], 3, 1, 1), nn.LeakyReLU(0.1, True))
@@ -62,7 +83,7 @@ class Decoder(nn.Module):
         )
         self.head = nn.Sequential(
             nn.Conv2d(channels[0], channels[0], 3, 1, 1), nn.LeakyReLU(0.1, True),
-            nn.Conv2d(channels[0], 3 if head == "weights" else 1, 1)
+            nn.Conv2d(channels[0], self.HEADS[head], 1)
         )
         # near-zero (not zero: every layer upstream must receive a gradient from the first step)
         nn.init.normal_(self.head[-1].weight, std=1e-3)
@@ -79,6 +100,14 @@ class Decoder(nn.Module):
         if self.head_mode == "weights" and sources is not None:
             w = h[:, :2].softmax(1)
             base = w[:, :1] * sources[0].float() + w[:, 1:2] * sources[1].float()
+        elif self.head_mode == "two_scale" and sources is not None:
+            a, b = sources[0].float(), sources[1].float()
+            la, lb = box_mean(a, self.base_radius), box_mean(b, self.base_radius)
+            da, db = a - la, b - lb
+            activity = torch.cat((box_mean(da * da, self.base_radius), box_mean(db * db, self.base_radius)), 1)
+            prior = 0.5 * self.detail_prior * torch.log(activity + 1e-6)  # prior·log RMS
+            wb, wd = h[:, 0:2].softmax(1), (h[:, 2:4] + prior).softmax(1)
+            base = wb[:, :1] * la + wb[:, 1:2] * lb + wd[:, :1] * da + wd[:, 1:2] * db
         correction = h[:, -1:]
         if self.max_correction is not None:
             correction = self.max_correction * torch.tanh(correction / self.max_correction)
@@ -90,7 +119,8 @@ class FusionNet(nn.Module):
     """encoder -> fuser -> decoder. ``forward(a, b)`` takes and returns ``(B, 1, H, W)`` luminance in [0, 1]."""
 
     def __init__(self, backbone: Backbone, channels_last: bool = False, head: str = "correction",
-                 max_correction: float | None = None, swap_sources: bool = False) -> None:
+                 max_correction: float | None = None, swap_sources: bool = False, base_radius: int = 7,
+                 detail_prior: float = 2.0) -> None:
         """``swap_sources``: in training, swap ``a`` and ``b`` of a random half of the batch (features are
         returned in the caller's order). The pixel objectives are symmetric in the two sources, so this is a free
         augmentation that stops the fuser from learning slot-specific rules ("a is the infrared image: follow it
@@ -101,7 +131,8 @@ class FusionNet(nn.Module):
             raise TypeError(f"model.backbone must be a fusionlab Backbone, got {type(backbone).__name__}")
         self.backbone = backbone
         self.fusers = nn.ModuleList(AttentionFuser(c) for c in backbone.out_channels)
-        self.decoder = Decoder(list(backbone.out_channels), list(backbone.reductions), head, max_correction)
+        self.decoder = Decoder(list(backbone.out_channels), list(backbone.reductions), head, max_correction,
+                               base_radius, detail_prior)
         self.channels_last = channels_last
         if channels_last:  # NHWC weights too: oneDNN then runs without layout conversions (~2x on CPU in bf16)
             self.to(memory_format=torch.channels_last)

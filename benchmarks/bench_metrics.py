@@ -1,86 +1,143 @@
-"""Per-metric CPU time for one 640x480 triple (MSRS 00004N, average fusion) and the full default set per image.
+"""fusionlab's metrics against a straightforward numpy implementation, per metric and in total, at 1 and 2 threads.
 
-    python benchmarks/bench_metrics.py                 # torch's default thread count
-    python benchmarks/bench_metrics.py --threads 1     # single thread (steadier on a shared CPU)
-    python benchmarks/bench_metrics.py --fmi           # also time FMI_pixel (not in the default set)
+    python benchmarks/bench_metrics.py                  # default set, threads 1 and 2, median of 7
+    python benchmarks/bench_metrics.py --fmi            # also FMI_pixel (the numpy side takes ~2.5 s a run)
+    python benchmarks/bench_metrics.py --threads 1 --repeat 11 --stat best
 
-Each number is the best of ``--repeat`` runs (after one warm-up), so it measures the code rather than the
-neighbours on a shared machine. DESIGN §9 target: the default set under 1 s per 640x480 image.
+One 640x480 triple (MSRS test 00004N, average fusion). Project and reference runs are interleaved in one
+process (project, reference, project, ...), so a busy neighbour slows both alike; each cell is the median (or
+best) of ``--repeat`` runs after a warm-up. A project cell times ``compute_metrics(f, a, b, [name])`` alone; the
+total times one ``compute_metrics`` call for the whole set (intermediates shared) against the reference's
+functions run one after another.
+
+The reference is the first of: ``--reference FILE``; a ``*.py`` in ``$FUSIONLAB_REFERENCE`` (or
+``../shared/reference``) that defines ``baseline_metrics()``; ``tests/metrics/numpy_metrics.py`` (numpy/scipy,
+float64, written from the definitions, checked against fusionlab in tests/metrics/test_numpy_baseline.py).
+It is imported from where it lies, never copied. numpy does not use the torch thread setting. Issue 13 targets:
+total >= 5x at 2 threads, >= 3x at 1 thread, FMI_pixel >= 10x, no metric slower than the reference.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import statistics
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from fusionlab.data.io import luma_u8, read_image
-from fusionlab.metrics import DEFAULT_METRICS, METRICS, compute_metrics
+from fusionlab.metrics import DEFAULT_METRICS, compute_metrics
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+FALLBACK = REPO / "tests" / "metrics" / "numpy_metrics.py"
 
 
 def load_triple(image: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    data = Path(os.environ.get("FUSIONLAB_DATA") or REPO.parent / "shared" / "data")
+    """(f, a, b) as (1, 1, H, W) float64 on 0..255: IR, visible luma and their rounded average."""
+    data = Path(os.environ.get("FUSIONLAB_DATA") or SHARED / "data")
     a = luma_u8(read_image(data / "msrs" / "test" / "ir" / f"{image}.png"))
     b = luma_u8(read_image(data / "msrs" / "test" / "vi" / f"{image}.png"))
     f = np.floor((a + b) / 2 + 0.5)
-    return tuple(torch.from_numpy(x).view(1, 1, *x.shape) for x in (f, a, b))
+    return tuple(torch.from_numpy(np.ascontiguousarray(x)).view(1, 1, *x.shape) for x in (f, a, b))
 
 
-def best_of(fn, repeat: int) -> tuple[float, float]:
-    """Best wall time and best process CPU time over ``repeat`` runs after a warm-up."""
-    fn()
-    wall, cpu = [], []
-    for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
+def _import(path: Path):
+    spec = importlib.util.spec_from_file_location(f"_bench_ref_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    import sys
+
+    sys.path.insert(0, str(path.parent))  # the fallback imports its FMI sibling
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_reference(explicit: str | None) -> tuple[dict[str, Callable], Path]:
+    """name -> fn(f, a, b) on 2-D float64 arrays, and the file it came from (see the module doc)."""
+    ref_dir = Path(os.environ.get("FUSIONLAB_REFERENCE") or SHARED / "reference")
+    candidates = [Path(explicit)] if explicit else [*sorted(ref_dir.glob("*.py")), FALLBACK]
+    for path in candidates:
+        if path.is_file() and "baseline_metrics" in path.read_text(errors="ignore"):
+            module = _import(path)
+            if hasattr(module, "baseline_metrics"):
+                return module.baseline_metrics(), path
+    raise SystemExit(f"error: no reference implementation with baseline_metrics() among {candidates}")
+
+
+def interleaved(fns: list[Callable[[], object]], repeat: int, stat: str) -> list[float]:
+    """Seconds per function, alternating the functions each round after one warm-up round."""
+    for fn in fns:
         fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return min(wall), min(cpu)
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t0)
+    pick = min if stat == "best" else statistics.median
+    return [pick(t) for t in times]
+
+
+def measure(names: list[str], args, tensors, arrays, ref: dict[str, Callable]) -> dict[str, tuple[float, float]]:
+    """{metric or 'total': (project s, reference s)} at the current torch thread count."""
+    f, a, b = tensors
+    fn_, an, bn = arrays
+    out = {}
+    for name in names:
+        reps = max(3, args.repeat // 3) if name == "FMI_pixel" else args.repeat
+        proj, rf = interleaved(
+            [lambda n=name: compute_metrics(f, a, b, [n]), lambda n=name: ref[n](fn_, an, bn)], reps, args.stat
+        )
+        out[name] = (proj, rf)
+    default = [n for n in names if n in DEFAULT_METRICS]
+    proj, rf = interleaved(
+        [lambda: compute_metrics(f, a, b, default), lambda: [ref[n](fn_, an, bn) for n in default]],
+        args.repeat,
+        args.stat,
+    )
+    out["total"] = (proj, rf)
+    return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--stat", choices=("median", "best"), default="median")
     parser.add_argument("--image", default="00004N")
-    parser.add_argument("--convention", default="cddfuse")
     parser.add_argument("--fmi", action="store_true", help="also time FMI_pixel")
+    parser.add_argument("--reference", default=None, help="a .py file defining baseline_metrics()")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore", RuntimeWarning)
-    f, a, b = load_triple(args.image)
+    ref, ref_path = load_reference(args.reference)
+    tensors = load_triple(args.image)
+    arrays = tuple(x[0, 0].numpy() for x in tensors)
+    names = [*DEFAULT_METRICS, *(["FMI_pixel"] if args.fmi else [])]
+    results = {}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        results[threads] = measure(names, args, tensors, arrays, ref)
+    h, w = arrays[0].shape
     print(
-        f"MSRS {args.image} avg fusion, {f.shape[-1]}x{f.shape[-2]}, convention {args.convention}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), best of {args.repeat}\n"
+        f"MSRS {args.image} avg fusion, {w}x{h}, convention cddfuse, torch {torch.__version__}, numpy "
+        f"{np.__version__}; {args.stat} of {args.repeat}, interleaved; reference: {ref_path}\n"
     )
-    names = list(METRICS) if args.fmi else DEFAULT_METRICS
-    per = {}
-    for name in names:
-        per[name] = best_of(lambda n=name: compute_metrics(f, a, b, [n], args.convention), args.repeat)
-    print(f"{'metric':10s} {'wall ms':>9s} {'cpu ms':>9s}")
-    for name, (wall, cpu) in per.items():
-        note = "" if name in DEFAULT_METRICS else "  (not in the default set)"
-        print(f"{name:10s} {wall * 1e3:9.1f} {cpu * 1e3:9.1f}{note}")
-    alone = sum(per[n][0] for n in DEFAULT_METRICS)
-    wall, cpu = best_of(lambda: compute_metrics(f, a, b, DEFAULT_METRICS, args.convention), args.repeat)
-    print(f"\nsum of the default metrics run one by one: {alone * 1e3:.0f} ms wall")
-    print(
-        f"default set in one compute_metrics call (VIF and VIFF share their maps): "
-        f"{wall * 1e3:.0f} ms wall, {cpu * 1e3:.0f} ms cpu per image"
-    )
-    print(
-        "(cpu = process CPU time; with one thread it excludes time lost to other processes on a shared CPU)"
-    )
+    head = "".join(f" | {t} thr: ours ms | numpy ms | speed-up" for t in args.threads)
+    print(f"| metric{head} |")
+    print("|---" + "|---:|---:|---:" * len(args.threads) + "|")
+    for name in [*names, "total"]:
+        cells = "".join(
+            f" | {p * 1e3:.1f} | {r * 1e3:.1f} | {r / p:.2f}x" for p, r in (results[t][name] for t in args.threads)
+        )
+        label = "**total (default set, one call)**" if name == "total" else name
+        print(f"| {label}{cells} |")
+    print(f"\n({torch.get_num_threads()} torch thread(s) last; speed-up = numpy time / fusionlab time)")
 
 
 if __name__ == "__main__":

@@ -122,22 +122,30 @@ def matlab_round(x: Tensor) -> Tensor:
 def minmax_255(x: Tensor) -> Tensor:
     """Liu's ``normalize1``: stretch each image to 0..255 and round; an all-zero image is returned as is.
 
-    A constant non-zero image divides 0 by 0, so the metric that uses it comes out NaN (undefined).
+    A constant non-zero image divides 0 by 0, so the metric that uses it comes out NaN (undefined). The
+    stretched values are >= 0, where MATLAB's ``round`` is floor(v + 0.5).
     """
     hi = x.amax(dim=(-2, -1), keepdim=True)
     lo = x.amin(dim=(-2, -1), keepdim=True)
-    stretched = matlab_round((x - lo) / (hi - lo) * 255.0)
+    stretched = ((x - lo) / (hi - lo)).mul_(255.0).add_(0.5).floor_()
     keep = (hi == 0) & (lo == 0)
-    return torch.where(keep, x, stretched)
+    return torch.where(keep, x, stretched) if bool(keep.any()) else stretched
+
+
+def image_dot(x: Tensor, y: Tensor) -> Tensor:
+    """Per-image sum of x * y of two ``(B, 1, H, W)`` batches -> ``(B,)``, by BLAS without a product image."""
+    bsz = x.shape[0]
+    return torch.bmm(x.reshape(bsz, 1, -1), y.reshape(bsz, -1, 1)).view(bsz)
 
 
 def pearson(x: Tensor, y: Tensor) -> Tensor:
-    """Per-image Pearson correlation (MATLAB ``corr2``); NaN when either image is constant."""
+    """Per-image Pearson correlation (MATLAB ``corr2``); NaN when either image is constant.
+
+    Centred first, so a constant image gives exactly 0 / 0 (NaN), as the references.
+    """
     xc = x - x.mean(dim=(-3, -2, -1), keepdim=True)
     yc = y - y.mean(dim=(-3, -2, -1), keepdim=True)
-    num = (xc * yc).sum(dim=(-3, -2, -1))
-    den = torch.sqrt((xc * xc).sum(dim=(-3, -2, -1)) * (yc * yc).sum(dim=(-3, -2, -1)))
-    return num / den
+    return image_dot(xc, yc) / torch.sqrt(image_dot(xc, xc) * image_dot(yc, yc))
 
 
 def image_mean(x: Tensor) -> Tensor:

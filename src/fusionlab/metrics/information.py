@@ -17,10 +17,9 @@ from fusionlab.metrics.shared import histogram as _histogram
 
 
 def _entropy(counts: Tensor, log_base: float) -> Tensor:
-    """Entropy of each row of a histogram, with 0 log 0 = 0."""
+    """Entropy of each row of a histogram, with 0 log 0 = 0 (``xlogy``)."""
     p = counts / counts.sum(dim=1, keepdim=True)
-    terms = torch.where(p > 0, p * torch.log(torch.where(p > 0, p, 1.0)), 0.0)
-    return -terms.sum(dim=1) / math.log(log_base)
+    return -torch.special.xlogy(p, p).sum(dim=1) / math.log(log_base)
 
 
 def en(
@@ -56,9 +55,9 @@ def _mi_pair(cache: Intermediates, src: str, convention: str) -> Tensor:
         h_s, h_f = _entropy(cache.histogram(src), base), _entropy(cache.histogram("f"), base)
     if convention == "tang":
         s_lv, f_lv = s_lv.clamp(max=LEVELS - 2), f_lv.clamp(max=LEVELS - 2)
-        h_sf = _entropy(_histogram(s_lv.long() * LEVELS + f_lv, LEVELS * LEVELS), 2.0)
+        h_sf = _entropy(_histogram(s_lv * LEVELS + f_lv, LEVELS * LEVELS), 2.0)
         return h_s + h_f - h_sf
-    h_sf = _entropy(_histogram(s_lv.long() * LEVELS + f_lv, LEVELS * LEVELS), math.e)
+    h_sf = _entropy(_histogram(s_lv * LEVELS + f_lv, LEVELS * LEVELS), math.e)
     mi = h_s + h_f - h_sf
     return mi if convention == "vifb" else mi.clamp(min=0.0)
 

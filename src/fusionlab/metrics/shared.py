@@ -34,10 +34,13 @@ class Intermediates:
         return self._store[key]  # type: ignore[return-value]
 
     def levels(self, name: str) -> Tensor:
-        """Gray levels of image ``name`` as uint8 ``(B, H*W)``: rounded (halves to even) and clamped to 0..255."""
+        """Gray levels of image ``name`` as int32 ``(B, H*W)``: rounded (halves to even) and clamped to 0..255.
+
+        int32 (not int64) because conversion and ``bincount`` are the whole cost of EN.
+        """
 
         def build() -> Tensor:
-            return torch.round(self.images[name]).clamp_(0, LEVELS - 1).to(torch.uint8).flatten(1)
+            return torch.round(self.images[name]).clamp_(0, LEVELS - 1).to(torch.int32).flatten(1)
 
         return self.get(("levels", name), build)
 
@@ -67,6 +70,12 @@ class Intermediates:
 
         return self.get(("centred32", name), build)
 
+    def stretched(self) -> Tensor:
+        """``minmax_255`` of ``cat([a, b, f])`` (Liu's ``normalize1``), float64: Qcb and Qcv both start there."""
+        from fusionlab.metrics._ops import minmax_255
+
+        return self.get("stretched", lambda: minmax_255(torch.cat([self.images[k] for k in ("a", "b", "f")])))
+
     def sobel(self, name: str, padding: str = "zeros") -> tuple[Tensor, Tensor]:
         """Unscaled 3x3 Sobel correlations ``(gx, gy)`` of image ``name``, 'same' size, float32.
 
@@ -80,9 +89,8 @@ class Intermediates:
 def histogram(levels: Tensor, bins: int) -> Tensor:
     """Per-image histogram of integer ``levels`` ``(B, N)`` in ``[0, bins)`` -> ``(B, bins)`` float64 counts."""
     bsz = levels.shape[0]
-    if bsz == 1:  # no offsets needed: bincount reads uint8 levels directly (4x faster than int64)
+    if bsz == 1:  # no offsets needed
         return torch.bincount(levels.flatten(), minlength=bins).view(1, bins).to(torch.float64)
-    levels = levels.long()
     offsets = torch.arange(bsz, device=levels.device).view(bsz, 1) * bins
     counts = torch.bincount((levels + offsets).flatten(), minlength=bsz * bins)
     return counts.view(bsz, bins).to(torch.float64)

@@ -2,7 +2,8 @@
 PSNR.
 
 These are the metrics every evaluator agrees on except for normalisations (AG divisor, MSE scale, PSNR peak),
-which the ``convention`` argument selects (see ``../shared/research/metrics.md`` §2).
+which the ``convention`` argument selects (see ``../shared/research/metrics.md`` §2). Sums of squares are BLAS
+dot products (no squared image is allocated): these metrics are cheap, so allocation is most of their cost.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fusionlab.metrics._ops import image_mean, image_sum, pearson
+from fusionlab.metrics._ops import image_dot, image_mean, pearson
 
 
 def sd(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
-    """Population standard deviation of F: contrast spread."""
-    return f.flatten(1).std(dim=1, correction=0)
+    """Population standard deviation of F: contrast spread (two-pass: centred, then one dot product)."""
+    fc = f - f.mean(dim=(-3, -2, -1), keepdim=True)
+    return torch.sqrt(image_dot(fc, fc) / fc[0].numel())
 
 
 def sf(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
@@ -23,10 +25,11 @@ def sf(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
     (``vifb``: both sums divided by H*W, as VIFB/MEFB ``metricsSpatial_frequency.m``)."""
     dx = f[..., :, 1:] - f[..., :, :-1]
     dy = f[..., 1:, :] - f[..., :-1, :]
+    sx, sy = image_dot(dx, dx), image_dot(dy, dy)
     if convention == "vifb":
         h, w = f.shape[-2:]
-        return torch.sqrt((image_sum(dx * dx) + image_sum(dy * dy)) / (h * w))
-    return torch.sqrt(image_mean(dx * dx) + image_mean(dy * dy))
+        return torch.sqrt((sx + sy) / (h * w))
+    return torch.sqrt(sx / dx[0].numel() + sy / dy[0].numel())
 
 
 def _numpy_gradient(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -43,9 +46,13 @@ def _numpy_gradient(x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def ag(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
-    """Average gradient; CDDFuse divides the sum by H*W, the MATLAB codes (``tang``, ``vifb``) by (H-1)(W-1)."""
-    gx, gy = _numpy_gradient(f)
-    total = image_sum(torch.sqrt((gx * gx + gy * gy) / 2))
+    """Average gradient; CDDFuse divides the sum by H*W, the MATLAB codes (``tang``, ``vifb``) by (H-1)(W-1).
+
+    Float32 (sum in float64): on 8-bit images the gradients are halves of integers and their squares exact,
+    so only the square root rounds (relative 6e-8).
+    """
+    gx, gy = _numpy_gradient(f.to(torch.float32))
+    total = torch.sqrt(gx.mul_(gx).add_(gy * gy).div_(2)).sum(dim=(-3, -2, -1), dtype=torch.float64)
     h, w = f.shape[-2:]
     return total / ((h - 1) * (w - 1) if convention in ("tang", "vifb") else h * w)
 
@@ -60,8 +67,14 @@ def scd(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
     return pearson(a, f - b) + pearson(b, f - a)
 
 
+def _sq_error(x: Tensor, f: Tensor) -> Tensor:
+    """Per-image sum of (x - f)^2."""
+    d = x - f
+    return image_dot(d, d)
+
+
 def _mse_255(f: Tensor, a: Tensor, b: Tensor) -> Tensor:
-    return (image_mean((a - f) ** 2) + image_mean((b - f) ** 2)) / 2
+    return (_sq_error(a, f) + _sq_error(b, f)) / (2 * f[0].numel())
 
 
 def mse(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
@@ -73,13 +86,14 @@ def mse(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
 
 def rmse(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
     """Mean of the two sources' root-mean-square errors on 0..255 (textbook; lower is better)."""
-    return (torch.sqrt(image_mean((a - f) ** 2)) + torch.sqrt(image_mean((b - f) ** 2))) / 2
+    n = f[0].numel()
+    return (torch.sqrt(_sq_error(a, f) / n) + torch.sqrt(_sq_error(b, f) / n)) / 2
 
 
 def rmse_vifb(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
     """VIFB's "Rmse" (``metricsRmse.m``): per source sqrt(sum (S - F)^2) / (H*W), averaged = RMSE / sqrt(H*W)."""
     h, w = f.shape[-2:]
-    return (torch.sqrt(image_sum((a - f) ** 2)) + torch.sqrt(image_sum((b - f) ** 2))) / (2 * h * w)
+    return (torch.sqrt(_sq_error(a, f)) + torch.sqrt(_sq_error(b, f))) / (2 * h * w)
 
 
 def psnr(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:

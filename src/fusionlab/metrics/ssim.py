@@ -59,21 +59,34 @@ def ssim_skimage(x: Tensor, y: Tensor, data_range: float = 2.0, win_size: int = 
 def ssim_skimage_exact(cache: Intermediates, win_size: int = 7, data_range: float = 2.0) -> Tensor:
     """:func:`ssim_skimage` of F against A and B stacked ``(2B,)``, from exact window sums (8-bit images only).
 
-    Sums of integers stay exact in float32 below 2^24 (49 * 255^2 = 3.2e6); the sample (co)variance
-    ``(n S_xy - S_x S_y) / (n (n - 1))`` is then formed in float64 without cancellation error.
+    Window sums of integers are exact in float32 (at most 49 * 255^2 = 3.2e6 < 2^24), and the (co)variance
+    numerators ``n S_xy - S_x S_y`` are exact in int32 (< 1.6e8). Multiplying the SSIM fraction through by
+    n^2 (n - 1) leaves only products and sums of those exact integers, so float32 rounds each factor once
+    (~1e-7) and no cancellation is left; a window where both images are flat gives exactly C2 / C2.
     """
-    f, a, b = (cache.images[k].to(torch.float32) for k in ("f", "a", "b"))
+    f, a, b = (cache.images[k] for k in ("f", "a", "b"))
     bsz, n = f.shape[0], win_size * win_size
-    sums = separable_filter(torch.cat([f, a, b, f * f, a * a, b * b, f * a, f * b]), [1.0] * win_size)
-    s_f, s_a, s_b, s_ff, s_aa, s_bb, s_fa, s_fb = sums.to(torch.float64).split(bsz)
-    s_y, s_yy, s_fy = torch.cat([s_a, s_b]), torch.cat([s_aa, s_bb]), torch.cat([s_fa, s_fb])
-    s_x, s_xx = s_f.repeat(2, 1, 1, 1), s_ff.repeat(2, 1, 1, 1)
-    norm = 1.0 / (n * (n - 1))
-    vx, vy, vxy = (n * s_xx - s_x * s_x) * norm, (n * s_yy - s_y * s_y) * norm, (n * s_fy - s_x * s_y) * norm
-    mx, my = s_x / n, s_y / n
-    c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
-    s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return image_mean(s)
+    stack = torch.empty((8 * bsz, *f.shape[1:]), dtype=torch.float32, device=f.device)
+    parts = stack.split(bsz)
+    for part, x in zip(parts[:3], (f, a, b)):
+        part.copy_(x)
+    for part, (x, y) in zip(parts[3:], ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2))):
+        torch.mul(parts[x], parts[y], out=part)
+    sums = separable_filter(stack, [1.0] * win_size).to(torch.int32).split(bsz)
+    s_f, s_a, s_b, s_ff, s_aa, s_bb, s_fa, s_fb = sums
+    d_f = (n * s_ff - s_f * s_f).to(torch.float32)
+    c1 = (_K1 * data_range) ** 2 * n * n
+    c2 = (_K2 * data_range) ** 2 * n * (n - 1)
+    sf32, sf2 = s_f.to(torch.float32), (s_f * s_f).to(torch.float32)
+    out = []
+    for s_y, s_yy, s_fy in ((s_a, s_aa, s_fa), (s_b, s_bb, s_fb)):
+        d_y = (n * s_yy - s_y * s_y).to(torch.float32)
+        d_fy = (n * s_fy - s_f * s_y).to(torch.float32)
+        sy32 = s_y.to(torch.float32)
+        num = (2 * sf32 * sy32 + c1).mul_(d_fy.mul_(2).add_(c2))
+        den = (sy32.mul_(sy32).add_(sf2).add_(c1)).mul_(d_y.add_(d_f).add_(c2))
+        out.append(num.div_(den).mean(dim=(-3, -2, -1), dtype=torch.float64))
+    return torch.cat(out)
 
 
 def ssim_matlab(x: Tensor, y: Tensor, dynamic_range: float = 1.0) -> Tensor:

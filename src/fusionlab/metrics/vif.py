@@ -25,57 +25,52 @@ _VIFF_WEIGHTS = (1.0 / 2.15, 0.0, 0.15 / 2.15, 1.0 / 2.15)
 _VIFF_C = 1e-7
 
 
-def _scale_maps(refs: list[Tensor], dist: Tensor) -> list[list[tuple[Tensor, Tensor, Tensor]]]:
-    """Per scale, for each reference: (g, sigma_ref^2, sigma_v^2) after the clamping rules of ``vifp_mscale.m``.
+def _scale_maps(refs: list[Tensor], dist: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
+    """Per scale (g, sigma_ref^2, sigma_v^2), each ``(n_ref, B, 1, h, w)``, after the clamping rules of
+    ``vifp_mscale.m``.
 
-    The references share the distorted (fused) image, so all images are filtered in one batched call.
+    The references share the distorted (fused) image: all images are filtered in one batched call, the
+    fused image's statistics broadcast against every reference, and the rules run in place.
     """
-    n_ref = len(refs)
+    n_ref, bsz = len(refs), dist.shape[0]
     stack = torch.cat([*refs, dist], dim=0)  # (n_ref + 1) * B images
-    bsz = dist.shape[0]
     out = []
     for scale in range(1, 5):
         n = 2 ** (4 - scale + 1) + 1
         taps = gaussian_1d(n, n / 5.0, torch.empty(0, dtype=torch.float64)).tolist()
         if scale > 1:
             stack = separable_filter(stack, taps, step=2)
-        refs_s = stack[: n_ref * bsz]
-        dist_s = stack[n_ref * bsz :]
-        dist_rep = dist_s.repeat(n_ref, 1, 1, 1)
-        moments = separable_filter(torch.cat([stack, stack * stack, refs_s * dist_rep], dim=0), taps)
-        mu = moments[: stack.shape[0]]
-        sq = moments[stack.shape[0] : 2 * stack.shape[0]]
-        cross = moments[2 * stack.shape[0] :]
-        mu_r, mu_d = mu[: n_ref * bsz], mu[n_ref * bsz :].repeat(n_ref, 1, 1, 1)
-        s1 = (sq[: n_ref * bsz] - mu_r * mu_r).clamp(min=0)
-        s2 = (sq[n_ref * bsz :] - mu[n_ref * bsz :] ** 2).clamp(min=0).repeat(n_ref, 1, 1, 1)
-        s12 = cross - mu_r * mu_d
+        k = stack.shape[0]
+        maps = torch.empty((2 * k + n_ref * bsz, *stack.shape[1:]), dtype=stack.dtype, device=stack.device)
+        maps[:k] = stack
+        torch.mul(stack, stack, out=maps[k : 2 * k])
+        refs_s, dist_s = stack[: n_ref * bsz].unflatten(0, (n_ref, bsz)), stack[n_ref * bsz :]
+        torch.mul(refs_s, dist_s, out=maps[2 * k :].unflatten(0, (n_ref, bsz)))
+        moments = separable_filter(maps, taps)
+        mu, sq, cross = moments[:k], moments[k : 2 * k], moments[2 * k :].unflatten(0, (n_ref, bsz))
+        mu_r, mu_d = mu[: n_ref * bsz].unflatten(0, (n_ref, bsz)), mu[n_ref * bsz :]
+        s1 = sq[: n_ref * bsz].unflatten(0, (n_ref, bsz)).sub_(mu_r * mu_r).clamp_(min=0)
+        s2 = sq[n_ref * bsz :].sub_(mu_d * mu_d).clamp_(min=0)
+        s12 = cross.sub_(mu_r * mu_d)
 
         g = s12 / (s1 + _EPS)
         sv = s2 - g * s12
-        flat_ref = s1 < _EPS
-        g = torch.where(flat_ref, 0.0, g)
-        sv = torch.where(flat_ref, s2, sv)
-        s1 = torch.where(flat_ref, 0.0, s1)
-        flat_dist = s2 < _EPS
-        g = torch.where(flat_dist, 0.0, g)
-        sv = torch.where(flat_dist, 0.0, sv)
-        neg = g < 0
-        sv = torch.where(neg, s2, sv)
-        g = g.clamp(min=0)
-        sv = torch.where(sv <= _EPS, _EPS, sv)
-        out.append(
-            [
-                (g[i * bsz : (i + 1) * bsz], s1[i * bsz : (i + 1) * bsz], sv[i * bsz : (i + 1) * bsz])
-                for i in range(n_ref)
-            ]
-        )
+        flat_ref, flat_dist = s1 < _EPS, (s2 < _EPS).expand_as(s1)
+        g.masked_fill_(flat_ref | flat_dist, 0.0)
+        sv = torch.where(flat_ref, s2, sv).masked_fill_(flat_dist, 0.0)
+        s1.masked_fill_(flat_ref, 0.0)
+        sv = torch.where(g < 0, s2, sv).clamp_(min=_EPS)
+        g.clamp_(min=0)
+        out.append((g, s1, sv))
     return out
 
 
 def _vifp_sums(g: Tensor, s1: Tensor, sv: Tensor, noise: float) -> tuple[Tensor, Tensor]:
-    """Per-location information with and without distortion: log10(1 + g^2 s1 / (sv + n)), log10(1 + s1 / n)."""
-    return torch.log10(1 + g * g * s1 / (sv + noise)), torch.log10(1 + s1 / noise)
+    """Per-image sums of the information with and without distortion: log10(1 + g^2 s1 / (sv + n)), log10(1 +
+    s1 / n)."""
+    info = torch.log10((g * g).mul_(s1).div_(sv + noise).add_(1))
+    ref_info = torch.log10(s1.div(noise).add_(1))
+    return image_sum(info), image_sum(ref_info)
 
 
 def image_sum(x: Tensor) -> Tensor:
@@ -86,28 +81,24 @@ def vif_and_viff(
     f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None
 ) -> dict[str, Tensor]:
     """VIF and VIFF from one pass over the shared per-scale maps (the expensive part of both)."""
-    cache = ensure(cache, f, a, b)
-    num = torch.zeros(f.shape[0], 2, dtype=f.dtype, device=f.device)
+    num = torch.zeros(2, f.shape[0], dtype=f.dtype, device=f.device)
     den = torch.zeros_like(num)
     viff_total = torch.zeros(f.shape[0], dtype=f.dtype, device=f.device)
-    maps = _scale_maps([a, b], f)
-    for weight, scale in zip(_VIFF_WEIGHTS, maps):
-        for i, (g, s1, sv) in enumerate(scale):
-            info, ref_info = _vifp_sums(g, s1, sv, _VIF_NOISE)
-            num[:, i] += image_sum(info)
-            den[:, i] += image_sum(ref_info)
+    for weight, (g, s1, sv) in zip(_VIFF_WEIGHTS, _scale_maps([a, b], f)):
+        info, ref_info = _vifp_sums(g, s1, sv, _VIF_NOISE)
+        num += info
+        den += ref_info
+        if weight == 0.0:  # VIFF ignores this scale (its sums are finite: 0 * them is 0)
+            continue
         # VIFF: where B's gain is strictly smaller B is used, else A (MEFB called with (VI, IR, F)).
-        (ga, s1a, sva), (gb, s1b, svb) = scale
-        use_b = gb < ga
+        use_b = g[1] < g[0]
         vid, vind = _vifp_sums(
-            torch.where(use_b, gb, ga),
-            torch.where(use_b, s1b, s1a),
-            torch.where(use_b, svb, sva),
+            torch.where(use_b, g[1], g[0]), torch.where(use_b, s1[1], s1[0]), torch.where(use_b, sv[1], sv[0]),
             _VIFF_NOISE,
-        )
-        count = vid[0].numel()
-        viff_total += weight * (image_sum(vid) + _VIFF_C * count) / (image_sum(vind) + _VIFF_C * count)
-    return {"VIF": (num / den).sum(dim=1), "VIFF": viff_total}
+        )  # fmt: skip
+        count = g[0, 0].numel()
+        viff_total += weight * (vid + _VIFF_C * count) / (vind + _VIFF_C * count)
+    return {"VIF": (num / den).sum(dim=0), "VIFF": viff_total}
 
 
 def vif(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None) -> Tensor:

@@ -38,21 +38,18 @@ def _qabf_strength_angle(cache: Intermediates, name: str) -> tuple[Tensor, Tenso
     gx, sy = cache.sobel(name, "zeros")
     sx = -gx
     g = torch.sqrt(sx * sx + sy * sy)
-    zero = sx == 0
-    alpha = torch.where(zero, HALF_PI, torch.atan(sy / torch.where(zero, 1.0, sx)))
+    alpha = torch.atan(sy / sx).masked_fill_(sx == 0, HALF_PI)  # the 0/0 and +-inf there are overwritten
     return g, alpha
 
 
 def _qabf_preservation(g_s: Tensor, a_s: Tensor, g_f: Tensor, a_f: Tensor) -> Tensor:
     # Every public code sets G = g_F (not 1) where g_S == g_F; kept for agreement with published numbers.
-    ratio = torch.where(
-        g_s > g_f, g_f / torch.where(g_s > g_f, g_s, 1.0), g_s / torch.where(g_s < g_f, g_f, 1.0)
-    )
+    ratio = torch.minimum(g_s, g_f).div_(torch.maximum(g_s, g_f))  # min/max; 0/0 only where equal
     ratio = torch.where(g_s == g_f, g_f, ratio)
-    orient = 1 - (a_s - a_f).abs() / HALF_PI
-    q_g = 0.9994 * torch.sigmoid(15 * (ratio - 0.5))  # 0.9994 / (1 + exp(-15 (ratio - 0.5)))
-    q_a = 0.9879 * torch.sigmoid(22 * (orient - 0.8))
-    return q_g * q_a
+    orient = (a_s - a_f).abs_().mul_(-1 / HALF_PI).add_(1)
+    q_g = torch.sigmoid(ratio.sub_(0.5).mul_(15))  # 0.9994 / (1 + exp(-15 (ratio - 0.5)))
+    q_a = torch.sigmoid(orient.sub_(0.8).mul_(22))
+    return q_g.mul_(q_a).mul_(0.9994 * 0.9879)
 
 
 def qabf(

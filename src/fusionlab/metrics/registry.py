@@ -126,7 +126,10 @@ def _check_names(names: Iterable[str]) -> list[str]:
 
 
 def _check_images(**images: Tensor) -> dict[str, Tensor]:
-    """Same 4-D single-channel shape and finite values; returns float64 copies on the first image's device."""
+    """Same 4-D single-channel shape and finite values; returns float64 copies on the first image's device.
+
+    The per-image sums of the finiteness test are kept as ``<name>_sum`` entries: metrics reuse them.
+    """
     shapes = {k: tuple(v.shape) for k, v in images.items()}
     first = next(iter(images.values()))
     if len(set(shapes.values())) != 1:
@@ -140,10 +143,11 @@ def _check_images(**images: Tensor) -> dict[str, Tensor]:
         v = v.to(device=first.device, dtype=torch.float64)
         # One sum is ~15x cheaper than an elementwise test and is finite iff every value is (or the sum
         # overflowed: then the elementwise test decides).
-        if not torch.isfinite(v.sum()) and not torch.isfinite(v).all():
+        total = v.sum(dim=(-3, -2, -1))
+        if not torch.isfinite(total).all() and not torch.isfinite(v).all():
             bad = (~torch.isfinite(v)).flatten(1).any(1).nonzero().flatten().tolist()
             raise ValueError(f"metric input {k!r} has non-finite values (NaN/Inf) in batch item(s) {bad}")
-        out[k] = v
+        out[k], out[f"{k}_sum"] = v, total
     return out
 
 
@@ -186,7 +190,7 @@ def compute_metrics(
     f, a, b = imgs["f"], imgs["a"], imgs["b"]
     out: dict[str, Tensor] = {}
     shared: dict[str, dict[str, Tensor]] = {}
-    cache = Intermediates(f, a, b)  # histograms, Sobel responses, float32 copies: built once, shared
+    cache = Intermediates(f, a, b, sums={k: imgs[f"{k}_sum"] for k in ("f", "a", "b")})  # built once, shared
     with torch.no_grad():
         for name in names:
             spec = METRICS[name]

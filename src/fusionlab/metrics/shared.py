@@ -23,15 +23,19 @@ NAMES = ("f", "a", "b")
 class Intermediates:
     """Lazy, memoised per-batch intermediates of ``(f, a, b)`` (each ``(B, 1, H, W)`` float64 on 0..255)."""
 
-    def __init__(self, f: Tensor, a: Tensor, b: Tensor) -> None:
+    def __init__(self, f: Tensor, a: Tensor, b: Tensor, sums: dict[str, Tensor] | None = None) -> None:
         self.images = {"f": f, "a": a, "b": b}
-        self._store: dict[object, object] = {}
+        self._store: dict[object, object] = {("sum", k): v for k, v in (sums or {}).items()}
 
     def get(self, key: object, build: Callable[[], T]) -> T:
         """The value stored under ``key``, built by ``build()`` the first time it is asked for."""
         if key not in self._store:
             self._store[key] = build()
         return self._store[key]  # type: ignore[return-value]
+
+    def total(self, name: str) -> Tensor:
+        """Per-image sum of image ``name`` ``(B,)`` (``compute_metrics`` hands over those of its input check)."""
+        return self.get(("sum", name), lambda: self.images[name].sum(dim=(-3, -2, -1)))
 
     def levels(self, name: str) -> Tensor:
         """Gray levels of image ``name`` as int32 ``(B, H*W)``: rounded (halves to even) and clamped to 0..255.

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fusionlab.metrics._ops import box_filter, gaussian_1d, image_mean, separable_filter
+from fusionlab.metrics._ops import box_filter, gaussian_1d, separable_filter
 from fusionlab.metrics.shared import Intermediates, ensure
 
 _K1, _K2 = 0.01, 0.03
@@ -31,16 +31,26 @@ def _moments(x: Tensor, y: Tensor, filt) -> tuple[Tensor, ...]:
     """Local means, variances and covariance with one batched filtering call.
 
     ``y`` may stack k sources against one ``x`` (batch k*B vs B): the fused image's moments are then
-    filtered once and shared, which is what makes SSIM(F, A) + SSIM(F, B) cheaper than two calls.
+    filtered once and shared, which is what makes SSIM(F, A) + SSIM(F, B) cheaper than two calls. The
+    results are shaped ``(k, B, 1, h, w)`` for the pair terms and ``(1, B, 1, h, w)`` for x's (broadcasting,
+    no copies); :func:`_per_image` flattens a map of them back to ``(k*B,)``.
     """
     n, ny = x.shape[0], y.shape[0]
     k = ny // n
-    xr = x.repeat(k, 1, 1, 1)
-    m = filt(torch.cat([x, y, x * x, y * y, xr * y], dim=0))
-    mx, my, mxx, myy, mxy = torch.split(m, [n, ny, n, ny, ny])
-    vx = (mxx - mx * mx).repeat(k, 1, 1, 1)
-    mx = mx.repeat(k, 1, 1, 1)
-    return mx, my, vx, myy - my * my, mxy - mx * my
+    buf = torch.empty((2 * n + 3 * ny, *x.shape[1:]), dtype=x.dtype, device=x.device)
+    parts = buf.split([n, ny, n, ny, ny])
+    parts[0].copy_(x)
+    parts[1].copy_(y)
+    torch.mul(x, x, out=parts[2])
+    torch.mul(y, y, out=parts[3])
+    torch.mul(y.unflatten(0, (k, n)), x, out=parts[4].unflatten(0, (k, n)))
+    mx, my, mxx, myy, mxy = (p.unflatten(0, (-1, n)) for p in filt(buf).split([n, ny, n, ny, ny]))
+    return mx, my, mxx.sub_(mx * mx), myy.sub_(my * my), mxy.sub_(mx * my)
+
+
+def _per_image(s: Tensor) -> Tensor:
+    """Mean of each ``(k, B, 1, h, w)`` map -> ``(k*B,)`` float64 (source-major, as the stacked ``y``)."""
+    return s.mean(dim=(-3, -2, -1), dtype=torch.float64).flatten()
 
 
 def ssim_skimage(x: Tensor, y: Tensor, data_range: float = 2.0, win_size: int = 7) -> Tensor:
@@ -53,7 +63,7 @@ def ssim_skimage(x: Tensor, y: Tensor, data_range: float = 2.0, win_size: int = 
     vx, vy, vxy = cov_norm * vx, cov_norm * vy, cov_norm * vxy
     c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return image_mean(s)
+    return _per_image(s)
 
 
 def ssim_skimage_exact(cache: Intermediates, win_size: int = 7, data_range: float = 2.0) -> Tensor:
@@ -95,7 +105,7 @@ def ssim_matlab(x: Tensor, y: Tensor, dynamic_range: float = 1.0) -> Tensor:
     mx, my, vx, vy, vxy = _moments(x, y, lambda t: separable_filter(t, taps, padding="replicate"))
     c1, c2 = (_K1 * dynamic_range) ** 2, (_K2 * dynamic_range) ** 2
     s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return image_mean(s)
+    return _per_image(s)
 
 
 def _ssim_cs(x: Tensor, y: Tensor, data_range: float) -> tuple[Tensor, Tensor]:
@@ -105,11 +115,7 @@ def _ssim_cs(x: Tensor, y: Tensor, data_range: float) -> tuple[Tensor, Tensor]:
     c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
     cs = (2 * vxy + c2) / (vx + vy + c2)
     s = (2 * mx * my + c1) / (mx * mx + my * my + c1) * cs
-    return _mean64(s), _mean64(cs)
-
-
-def _mean64(x: Tensor) -> Tensor:
-    return x.mean(dim=(-3, -2, -1), dtype=torch.float64)
+    return _per_image(s), _per_image(cs)
 
 
 def ssim_gaussian(x: Tensor, y: Tensor, data_range: float = 255.0) -> Tensor:

@@ -12,12 +12,20 @@ import torch
 from torch import Tensor
 
 from fusionlab.metrics._ops import image_dot, image_mean, pearson
+from fusionlab.metrics.shared import Intermediates, ensure
 
 
-def sd(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
-    """Population standard deviation of F: contrast spread (two-pass: centred, then one dot product)."""
-    fc = f - f.mean(dim=(-3, -2, -1), keepdim=True)
-    return torch.sqrt(image_dot(fc, fc) / fc[0].numel())
+def sd(
+    f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None
+) -> Tensor:
+    """Population standard deviation of F: contrast spread.
+
+    From the sums S1 = sum F and S2 = sum F^2 as sqrt(n S2 - S1^2) / n: on 8-bit images both are exact
+    integers in float64 (n S2 < 2^53 up to ~1.4 Mpx), so even a constant image gives exactly 0.
+    """
+    n = f[0].numel()
+    s1 = ensure(cache, f, a, b).total("f")
+    return torch.sqrt((n * image_dot(f, f) - s1 * s1).clamp_(min=0)) / n
 
 
 def sf(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
@@ -67,14 +75,15 @@ def scd(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
     return pearson(a, f - b) + pearson(b, f - a)
 
 
-def _sq_error(x: Tensor, f: Tensor) -> Tensor:
-    """Per-image sum of (x - f)^2."""
-    d = x - f
+def _sq_error(x: Tensor, f: Tensor, out: Tensor | None = None) -> Tensor:
+    """Per-image sum of (x - f)^2; ``out`` is scratch space for the difference."""
+    d = torch.sub(x, f, out=out) if out is not None else x - f
     return image_dot(d, d)
 
 
 def _mse_255(f: Tensor, a: Tensor, b: Tensor) -> Tensor:
-    return (_sq_error(a, f) + _sq_error(b, f)) / (2 * f[0].numel())
+    scratch = torch.empty_like(f)  # one difference buffer for both sources
+    return (_sq_error(a, f, scratch) + _sq_error(b, f, scratch)) / (2 * f[0].numel())
 
 
 def mse(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:

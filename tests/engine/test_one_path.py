@@ -49,6 +49,32 @@ def test_evaluate_a_training_checkpoint_with_the_reference_rows_of_train(compose
     assert (tmp_path / "ev" / "methods" / "fusionnet-cnn" / "fused" / "synthetic" / "ivif").is_dir()
 
 
+def test_overlapped_scoring_gives_the_same_table_and_raises_in_the_main_thread(tmp_path, monkeypatch):
+    """eval.overlap scores in a worker thread while the next batch is fused: same rows, same order; a metric
+    failure in the worker still stops the run with its own error."""
+    from fusionlab.config import compose as compose_any
+
+    def evaluate(out: str, *extra: str) -> list[dict]:
+        cfg = compose_any(["methods=[average,max,gff]", "eval=synthetic", "data.mode=synthetic", "logger=csv",
+                           "eval.metrics=[EN,SF,Qabf,SSIM]", "data.options.synthetic.eval_size=48",
+                           "data.options.synthetic.lengths.test=3", *extra], config_name="evaluate",
+                          output_dir=tmp_path / out)
+        return run_evaluation(cfg)["rows"]
+
+    overlapped, sequential = evaluate("on", "eval.overlap=true"), evaluate("off", "eval.overlap=false")
+    assert len(overlapped) == 3 * 4 * 3  # 3 methods x 4 synthetic tasks x 3 images
+    assert overlapped == sequential
+
+    import fusionlab.engine.evaluation as evaluation
+
+    def broken(*args, **kwargs):
+        raise ArithmeticError("metric failed in the scoring thread")
+
+    monkeypatch.setattr(evaluation, "score", broken)
+    with pytest.raises(ArithmeticError, match="scoring thread"):
+        evaluate("broken", "eval.overlap=true")
+
+
 def test_a_resumed_run_has_no_duplicated_rows(compose, tmp_path):
     run_dir = tmp_path / "r"
     first = compose(*FAST, "test=false", "trainer.max_steps=2", output_dir=run_dir)

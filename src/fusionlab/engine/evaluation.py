@@ -12,7 +12,9 @@ import functools
 import inspect
 import logging
 import warnings
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -119,14 +121,17 @@ class EvaluationModule(L.LightningModule):
 
     ``methods`` maps table names to ready models (checkpoints with their evaluation weights, classical rules).
     A method with a ``tasks`` attribute is evaluated only on datasets of those tasks. ``writer`` is called on
-    rank zero with ``(trainer, rows, panels)`` at the end of the test epoch.
+    rank zero with ``(trainer, rows, panels)`` at the end of the test epoch. With ``overlap`` (default), one
+    worker thread scores (and saves) what the model just fused while the model fuses the next method or batch
+    and the loader's workers decode the next images, so a multi-method table is bound by its slowest stage
+    rather than by their sum; results are identical (the worker handles items in submission order).
     """
 
     def __init__(self, methods: Mapping[str, nn.Module], *, convention: str = "cddfuse",
                  metrics: Sequence[str] | None = None, task_metrics: Mapping[str, Sequence[str]] | None = None,
                  tile_size: int | None = 1024, tile_overlap: int = 64, save_fused: Sequence[str] = (),
                  output_dir: str | Path | None = None, panels_per_dataset: int = 4,
-                 writer: Callable[..., Any] | None = None) -> None:
+                 writer: Callable[..., Any] | None = None, overlap: bool = True) -> None:
         super().__init__()
         if not methods:
             raise ConfigError("nothing to evaluate: give a checkpoint and/or methods=[average,gff,...]")
@@ -144,6 +149,9 @@ class EvaluationModule(L.LightningModule):
         self.output_dir = Path(output_dir) if output_dir else None
         self.panels_per_dataset = panels_per_dataset
         self.writer = writer
+        self.overlap = overlap
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[Future] = deque()
         self.rows: list[dict[str, Any]] = []
         self.panels: dict[str, list[Tensor]] = {}
         self.states: dict[tuple[str, str], Any] = {}
@@ -154,6 +162,9 @@ class EvaluationModule(L.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self.rows, self.panels = [], {}
+        self._pending.clear()
+        if self.overlap and self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="fusionlab-score")
         dm = self.trainer.datamodule
         # Every rank builds every (method, dataset) state, in the same order, so their sync never deadlocks.
         self.states = {}
@@ -183,15 +194,37 @@ class EvaluationModule(L.LightningModule):
             fused = fuse_images(self.models[_slot(method)], batch["a"], batch["b"], tile_size=self.tile_size,
                                 tile_overlap=self.tile_overlap, task=task, cbcr_a=batch.get("cbcr_a"),
                                 cbcr_b=batch.get("cbcr_b"))
-            values = score(fused, batch, names, self.convention)
-            collection = self.states[(method, dataset)]
-            for metric in collection.values(copy_state=False):
-                metric.update(fused, batch["a"], batch["b"], values=values[metric.name])
-            for i in range(fused.shape[0]):
-                row = {"method": method, "dataset": dataset, "task": batch["task"][i], "image": batch["name"][i]}
-                row.update({k: float(v[i]) for k, v in values.items()})
-                self.rows.append(row)
-                self._keep_images(method, dataset, batch, i, fused[i])
+            if self._pool is None:
+                self._score(method, dataset, names, batch, fused)
+            else:
+                self._drain(keep=2)  # bounded: at most two fused batches wait for their scores
+                self._pending.append(self._pool.submit(self._score_in_worker, method, dataset, names, batch, fused))
+
+    def _score(self, method: str, dataset: str, names: Sequence[str], batch: dict, fused: Tensor) -> None:
+        """Metrics, metric states, rows and kept images of one fused batch (in the scoring thread if overlapped)."""
+        values = score(fused, batch, names, self.convention)
+        collection = self.states[(method, dataset)]
+        for metric in collection.values(copy_state=False):
+            metric.update(fused, batch["a"], batch["b"], values=values[metric.name])
+        for i in range(fused.shape[0]):
+            row = {"method": method, "dataset": dataset, "task": batch["task"][i], "image": batch["name"][i]}
+            row.update({k: float(v[i]) for k, v in values.items()})
+            self.rows.append(row)
+            self._keep_images(method, dataset, batch, i, fused[i])
+
+    def _score_in_worker(self, *args: Any) -> None:
+        with torch.inference_mode():  # grad modes are per thread: the test loop's inference mode is not inherited
+            self._score(*args)
+
+    def _drain(self, keep: int = 0) -> None:
+        """Wait until at most ``keep`` scorings are pending; a failed one raises here, in the main thread."""
+        while len(self._pending) > keep:
+            self._pending.popleft().result()
+
+    def on_test_end(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def _keep_images(self, method: str, dataset: str, batch: dict, i: int, fused: Tensor) -> None:
         keep_panel = self.panels_per_dataset > 0 and (method == self.names[0] or len(self.save_fused) > 1)
@@ -207,6 +240,7 @@ class EvaluationModule(L.LightningModule):
             tiles.append(panel(batch["a"][i], batch["b"][i], rgb, _item(batch, "cbcr_a", i), _item(batch, "cbcr_b", i)))
 
     def on_test_epoch_end(self) -> None:
+        self._drain()
         means = {key: {k: float(v) for k, v in coll.compute().items()} for key, coll in self.states.items()}
         for coll in self.states.values():
             coll.reset()

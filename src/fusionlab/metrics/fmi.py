@@ -18,7 +18,7 @@ from torch import Tensor
 
 # unfold lists a 3x3 window row by row; MATLAB's x(:) reads it column by column.
 _COLUMN_MAJOR = [0, 3, 6, 1, 4, 7, 2, 5, 8]
-_CHUNK = 16384
+_CHUNK = 4096  # windows per batch: its (chunk, 9, 9) temporaries stay in cache (1.5x faster than 16384)
 
 
 def _windows(x: Tensor) -> Tensor:
@@ -35,8 +35,9 @@ def _min_max(x: Tensor) -> Tensor:
 
 def _plogp(p: Tensor) -> Tensor:
     """p log2 |p| with 0 for p == 0 (MATLAB's ``real(-p log2 p)`` handles the rare negative joint masses)."""
-    nz = p != 0
-    return torch.where(nz, p * torch.log2(torch.where(nz, p.abs(), 1.0)), 0.0)
+    # log2 of |p| floored at 1e-300 is finite, and 0 * finite = 0: no masks (a |p| under 1e-300 moves the
+    # result by < 1e-297).
+    return torch.log2(p.abs().clamp_(min=1e-300)).mul_(p)
 
 
 def _seq_sum(x: Tensor) -> Tensor:
@@ -74,16 +75,19 @@ def _nmi(s: Tensor, f: Tensor) -> Tensor:
 
     u = fc[:, :, None]  # rows: fused index i
     v = sc[:, None, :]  # columns: source index j
-    upper = 0.5 * (u + v - (u - v).abs())
-    lower = 0.5 * (u + v - 1 + (u + v - 1).abs())
+    positive = c >= 0
+    pos = positive[:, None, None]
+    # Only the bound each window uses: upper = (s - |u - v|) / 2 for c >= 0, lower = (y + |y|) / 2 with
+    # y = s - 1 otherwise (the reference's operations, so the values are the same to the bit).
+    s_uv = u + v
+    y = torch.where(pos, u - v, s_uv - 1)
+    ay = y.abs()
+    bound = torch.where(pos, s_uv - ay, y.add_(ay)).mul_(0.5)
     indep = u * v
     sd_prod = sd_f * sd_s
     degenerate = (sd_s == 0) | (sd_f == 0)
-    positive = c >= 0
-    phi = torch.where((c == 0) | degenerate, 0.0, c / ((upper - indep).sum((1, 2)) / sd_prod))
-    theta = torch.where(degenerate, 0.0, c / ((lower - indep).sum((1, 2)) / sd_prod))
-    coef = torch.where(positive, phi, theta)[:, None, None]
-    bound = torch.where(positive[:, None, None], upper, lower)
+    ratio = c / ((bound - indep).sum((1, 2)) / sd_prod)
+    coef = torch.where(degenerate | (positive & (c == 0)), 0.0, ratio)[:, None, None]
     # Joint masses: 2-D differences of the bound copula, with C(0, .) = C(., 0) = 0.
     padded = F.pad(bound, (1, 0, 1, 0))
     mass = padded[:, 1:, 1:] - padded[:, :-1, 1:] - padded[:, 1:, :-1] + padded[:, :-1, :-1]

@@ -427,7 +427,9 @@ def check_outcome(cmd: DocCommand, prep: Prepared, ran: Ran) -> None:
         methods = set(opts.get("methods", "[]").strip("[]").split(",")) - {""}
         rows = check_table(prep.run_dir, methods)
         found = {r["method"] for r in rows}
-        assert len(found) == len(methods) + (1 if "ckpt_path" in opts else 0), sorted(found)
+        assert len(found) == len(methods) + (1 if "ckpt_path" in opts or "pretrained" in opts else 0), sorted(found)
+        if "pretrained" in opts:  # the shipped weights' rows carry their name
+            assert opts["pretrained"] in found, sorted(found)
         for method in methods:
             assert any((prep.run_dir / "methods" / method / "fused").rglob("*.png")), f"no fused images of {method}"
     elif prep.module == "fusionlab.ablate":
@@ -454,7 +456,12 @@ def check_outcome(cmd: DocCommand, prep: Prepared, ran: Ran) -> None:
         from fusionlab.inference.exporter import FORMATS, default_export_path
 
         fmt = opts.get("format", "onnx")
-        path = prep.cwd / opts["out"] if "out" in opts else default_export_path(prep.cwd / opts["ckpt_path"], fmt)
+        if "out" in opts:
+            path = prep.cwd / opts["out"]
+        elif "pretrained" in opts:  # shipped weights: written to the run folder, never into the package
+            path = prep.run_dir / default_export_path(Path(opts["pretrained"] + ".pt"), fmt).name
+        else:
+            path = default_export_path(prep.cwd / opts["ckpt_path"], fmt)
         assert path.is_file(), f"no exported model at {path}"
         assert path.name.endswith(FORMATS[fmt]) or "out" in opts
         info = json.loads(path.with_name(path.name + ".json").read_text())
@@ -465,6 +472,11 @@ def check_outcome(cmd: DocCommand, prep: Prepared, ran: Ran) -> None:
             assert info["check_pair"] == "synthetic" and "embedded synthetic pair" in ran.stdout, ran.explain()
     elif prep.module == "fusionlab.data":
         assert ran.stdout.strip()
+    elif prep.module == "fusionlab.pretrained":  # list: every shipped name with the command that trained it
+        from fusionlab.pretrained import available
+
+        assert available() and all(name in ran.stdout for name in available()), ran.explain()
+        assert "recipe: python -m fusionlab.train" in ran.stdout
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from fusionlab.engine.checkpoints import load_evaluation_model
 from fusionlab.engine.report import finish_loggers, read_rows, refuse_existing_results
 from fusionlab.engine.run import build_datamodule, build_evaluation, build_methods, build_trainer, log_config
 from fusionlab.errors import ConfigError
+from fusionlab.pretrained import resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,9 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(cfg.paths.output_dir)
     refuse_existing_results(out_dir)
     methods = {}
-    if cfg.get("ckpt_path"):
-        loaded = load_evaluation_model(cfg.ckpt_path)
+    ckpt_path = resolve_checkpoint(cfg)
+    if ckpt_path:
+        loaded = load_evaluation_model(ckpt_path)
         methods[str(cfg.get("method_name") or loaded.name)] = loaded.model
     references = build_methods(list(cfg.get("methods") or []))
     clash = set(methods) & set(references)
@@ -38,13 +40,16 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"method_name {sorted(clash)} is also a classical method: set another method_name")
     methods.update(references)
     if not methods:
-        raise ConfigError("nothing to evaluate: set ckpt_path=PATH and/or methods=[average,max,laplacian,wavelet,gff]")
+        raise ConfigError("nothing to evaluate: set ckpt_path=PATH (or pretrained=NAME) and/or "
+                          "methods=[average,max,laplacian,wavelet,gff]")
     datamodule = build_datamodule(cfg)
     trainer = build_trainer(cfg)
     notes = [f"Data mode: {datamodule.mode} (data_dir: {datamodule.data_dir}).",
              "Methods: " + ", ".join(methods) + "."]
-    if cfg.get("ckpt_path"):
-        notes.append(f"Checkpoint evaluated: {cfg.ckpt_path}.")
+    if cfg.get("pretrained"):
+        notes.append(f"Pretrained weights evaluated: {cfg.pretrained} (shipped with fusionlab).")
+    elif ckpt_path:
+        notes.append(f"Checkpoint evaluated: {ckpt_path}.")
     save = list(methods) if len(methods) > 1 else list(methods)[:1]
     evaluation = build_evaluation(cfg, methods, save, notes, f"fusionlab: {cfg.task_name}")
     try:

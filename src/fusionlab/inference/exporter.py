@@ -292,23 +292,30 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
     """Load ``cfg.ckpt_path``, export it in ``cfg.format``, check it on an image pair (real, else the embedded
     synthetic one), write the contract."""
     from fusionlab.inference.runner import load_model, resolve_task
+    from fusionlab.pretrained import resolve_checkpoint
 
-    if not cfg.get("ckpt_path"):
-        raise InputError("ckpt_path= is required: the checkpoint to export")
+    ckpt_path = resolve_checkpoint(cfg)
+    if not ckpt_path:
+        raise InputError("ckpt_path= (or pretrained=NAME) is required: the checkpoint to export")
     fmt = str(cfg.get("format", "onnx")).lower()
     if fmt not in FORMATS:
         raise InputError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    loaded = load_model(cfg.ckpt_path, None, cfg.get("model"))
+    loaded = load_model(ckpt_path, None, cfg.get("model"))
     model = loaded.model.float().cpu()
     task = resolve_task(cfg.get("task"), loaded.run_cfg)
     # Decode the check pair first: a missing image fails before the (slower) trace.
     pairs = check_pairs(cfg.get("check_a"), cfg.get("check_b"), cfg.get("paths", {}).get("data_dir"), task)
-    path = Path(cfg.out) if cfg.get("out") else default_export_path(cfg.ckpt_path, fmt)
+    if cfg.get("out"):
+        path = Path(cfg.out)
+    elif cfg.get("pretrained"):  # never write into the installed package: the run folder instead
+        path = Path(cfg.paths.output_dir) / default_export_path(ckpt_path, fmt).name
+    else:
+        path = default_export_path(ckpt_path, fmt)
     opset = int(cfg.get("opset", 17))
     export_model(model, fmt, path, opset=opset)
     checks = check_export(path, fmt, model, pairs, atol=float(cfg.get("atol", ATOL)))
-    model_cfg = loaded.run_cfg.model if loaded.run_cfg is not None and "model" in loaded.run_cfg else cfg.get("model")
-    info = contract(model, fmt, path, ckpt_path=str(cfg.ckpt_path), task=task, model_cfg=model_cfg,
+    model_cfg = loaded.model_cfg if loaded.model_cfg is not None else cfg.get("model")
+    info = contract(model, fmt, path, ckpt_path=str(ckpt_path), task=task, model_cfg=model_cfg,
                     checks=checks, opset=opset if fmt == "onnx" else None)
     json_path, md_path = write_contract(info, path)
     worst = max(c["max_abs_diff"] for c in checks)

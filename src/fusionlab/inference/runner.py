@@ -105,8 +105,9 @@ def load_model(ckpt_path: str | Path | None = None, method: str | None = None,
     from fusionlab.errors import CheckpointError
 
     if bool(ckpt_path) == bool(method):
-        raise InputError("give exactly one of ckpt_path=PATH (a trained checkpoint) or method=NAME "
-                         "(average, max, laplacian, wavelet, gff)")
+        raise InputError("give exactly one of ckpt_path=PATH (a trained checkpoint), pretrained=NAME (shipped "
+                         "weights: python -m fusionlab.pretrained list) or method=NAME (average, max, laplacian, "
+                         "wavelet, gff)")
     if method:
         from fusionlab.baselines import BASELINES, build_baseline
 
@@ -291,7 +292,9 @@ def run_fuse(cfg: DictConfig) -> FuseReport:
     out = Path(cfg.out)
     _check_out_vs_inputs(out, pairs)
     prepare_output(out)  # fail before loading a model if nothing could be written
-    loaded = load_model(cfg.get("ckpt_path"), cfg.get("method"), cfg.get("model"))
+    from fusionlab.pretrained import resolve_checkpoint
+
+    loaded = load_model(resolve_checkpoint(cfg), cfg.get("method"), cfg.get("model"))
     task = resolve_task(cfg.get("task"), loaded.run_cfg)
     if not pairs:
         log.warning("no usable pairs found in a=%s b=%s", cfg.a, cfg.get("b"))

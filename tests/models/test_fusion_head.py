@@ -96,3 +96,22 @@ def test_swap_sources_keeps_the_callers_feature_order():
     for got, want in ((feats["features_a"], net.encode(a)), (feats["features_b"], net.encode(b))):
         for g, w in zip(got, want):
             assert torch.allclose(g, w, atol=1e-5)
+
+
+def test_lowpass_base_makes_reconstruction_a_task_for_the_decoder():
+    """With the image as base an untrained decoder reconstructs perfectly (zero correction), so training phi on
+    reconstruction teaches it nothing; with base_lowpass the untrained output is the blurred image and the detail
+    has to come from the features."""
+    from fusionlab.models.fusion_net import box_mean
+
+    torch.manual_seed(0)
+    x = 0.2 + 0.6 * torch.rand(1, 1, 32, 32)
+    plain = FusionNet(DenseCNN(width=4, layers=1)).eval()
+    lowpass = FusionNet(DenseCNN(width=4, layers=1), base_lowpass=True, base_radius=2).eval()
+    with torch.no_grad():
+        assert torch.allclose(plain.reconstruct(x), x, atol=0.02)
+        rec = lowpass.reconstruct(x)
+        assert torch.allclose(rec, box_mean(x, 2), atol=0.02)
+        assert (rec - x).abs().mean() > 0.05
+        fused = lowpass(x, 1 - x)  # correction head: the base is the blurred mean of the sources
+        assert torch.allclose(fused, box_mean(0.5 * (x + 1 - x), 2), atol=0.02)

@@ -120,12 +120,19 @@ class FusionNet(nn.Module):
 
     def __init__(self, backbone: Backbone, channels_last: bool = False, head: str = "correction",
                  max_correction: float | None = None, swap_sources: bool = False, base_radius: int = 7,
-                 detail_prior: float = 2.0) -> None:
+                 detail_prior: float = 2.0, base_lowpass: bool = False) -> None:
         """``swap_sources``: in training, swap ``a`` and ``b`` of a random half of the batch (features are
         returned in the caller's order). The pixel objectives are symmetric in the two sources, so this is a free
         augmentation that stops the fuser from learning slot-specific rules ("a is the infrared image: follow it
-        where bright") that mean nothing on a task whose sources are interchangeable (MEF, MFF)."""
+        where bright") that mean nothing on a task whose sources are interchangeable (MEF, MFF).
+
+        ``base_lowpass``: the base the decoder corrects is the box mean (``base_radius``) of the source
+        (reconstruction) or of the sources' mean (correction head), not the image itself. With the image as base,
+        reconstruction is solved at initialisation (zero correction), so a decoder trained on reconstruction only
+        (bilevel phi) learns to ignore its features and fusion returns the mean (measured: experiments/README.md,
+        bilevel_vs_joint); with a low-pass base the decoder must put the detail back from the features."""
         super().__init__()
+        self.base_lowpass = bool(base_lowpass)
         self.swap_sources = swap_sources
         if not isinstance(backbone, Backbone):
             raise TypeError(f"model.backbone must be a fusionlab Backbone, got {type(backbone).__name__}")
@@ -186,7 +193,7 @@ class FusionNet(nn.Module):
         pb, _ = self._pad(b)
         fa, fb = self.encode(pa), self.encode(pb)
         fused_features = self.fuse(fa, fb)
-        fused = self.decode(fused_features, 0.5 * (pa + pb), (pa, pb))[..., :h, :w]
+        fused = self.decode(fused_features, self._base(0.5 * (pa + pb)), (pa, pb))[..., :h, :w]
         if swap is not None:  # the caller's order
             fa, fb = [torch.where(swap, y, x) for x, y in zip(fa, fb)], [torch.where(swap, x, y) for x, y in zip(fa, fb)]
         return fused, {"features_a": fa, "features_b": fb, "fused_features": fused_features}
@@ -195,7 +202,10 @@ class FusionNet(nn.Module):
         """decode(encode(x)): the reconstruction path used by bilevel training and the reconstruction loss."""
         self._check_size(x)
         px, (h, w) = self._pad(x)
-        return self.decode(self.encode(px), px)[..., :h, :w]
+        return self.decode(self.encode(px), self._base(px))[..., :h, :w]
+
+    def _base(self, x: Tensor) -> Tensor:
+        return box_mean(x.float(), self.decoder.base_radius) if self.base_lowpass else x
 
     def _check_size(self, x: Tensor) -> None:
         minimum = int(getattr(self.backbone, "min_size", 1))

@@ -1,4 +1,4 @@
-"""``python -m fusionlab.ablate experiments/STUDY.yaml [--out DIR] [--only a,b] [--seeds 1,2,3] [override ...]``
+"""``python -m fusionlab.ablate experiments/STUDY.yaml [--out DIR] [--only a,b] [--seeds 1,2,3] [--resume] [override ...]``
 or ``python -m fusionlab.ablate --collect outputs/<task>/multiruns/<date>``.
 
 Runs each variant of an ablation study (see :mod:`fusionlab.engine.ablation`) and writes one table, or
@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", help="comma-separated variant names to run")
     parser.add_argument("--seeds", help="comma-separated seeds, e.g. 1,2,3: train every variant once per seed (mean ± std in "
                         "seeds.md; default: the study's own 'seeds', else one run)")
+    parser.add_argument("--resume", action="store_true", help="reuse the finished runs under --out (folders with "
+                        "results.csv) and run only the missing ones")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every variant")
     args = parser.parse_intermixed_args(argv)  # the study, flags and overrides in any order
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
@@ -40,7 +42,9 @@ def main(argv: list[str] | None = None) -> None:
         out = Path(args.out or Path("outputs") / "ablations" / study["name"] / time.strftime("%Y-%m-%d_%H-%M-%S"))
         only = args.only.split(",") if args.only else None
         seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
-        run_study(study, out, args.overrides, only, seeds)
+        if args.resume and not args.out:
+            parser.error("--resume needs --out: the folder of the interrupted study")
+        run_study(study, out, args.overrides, only, seeds, resume=args.resume)
         print(f"study {study['name']}: {out / 'results.md'}")
 
     cli.run_cli(run)

@@ -22,6 +22,27 @@ def test_study_runs_each_variant_into_one_table(tmp_path):
     assert "ablation: tiny" in (tmp_path / "study" / "results.md").read_text()
 
 
+def test_an_interrupted_study_resumes_with_its_finished_runs(tmp_path):
+    """--resume reads back finished runs (results.csv) and trains only the missing ones; the table is whole."""
+    from fusionlab.ablate import main
+
+    study = tmp_path / "tiny.yaml"
+    study.write_text("name: tiny\nseeds: [1, 2]\nbase: [+debug=fast, data.mode=synthetic, logger=csv, "
+                     "'eval.metrics=[EN]', eval.save_fused=false, 'eval.suite=[synthetic/ivif]', 'methods=[average]']\n"
+                     "variants: {full: [], no_ssim: [loss.terms.ssim.weight=0]}\n")
+    out = tmp_path / "out"
+    main([str(study), "--out", str(out), "--only", "full"])  # the study "stopped" after its first variant
+    finished = out / "full" / "seed2" / "results.csv"
+    stamp = finished.stat().st_mtime_ns
+    main([str(study), "--out", str(out), "--resume"])
+    assert finished.stat().st_mtime_ns == stamp  # read back, not trained again
+    with open(out / "results.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["method"] for r in rows} == {"full", "no_ssim", "average"}
+    assert len([r for r in rows if r["method"] == "average"]) == len([r for r in rows if r["method"] == "no_ssim"]) // 2
+    assert "| full | synthetic/ivif | 2 |" in (out / "seeds.md").read_text()
+
+
 def test_shipped_studies_are_valid():
     from pathlib import Path
 

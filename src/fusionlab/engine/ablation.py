@@ -62,10 +62,16 @@ def load_study(path: str | Path) -> dict[str, Any]:
 
 
 def run_study(study: dict[str, Any], out_dir: str | Path, extra: Sequence[str] = (),
-              only: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> list[dict[str, Any]]:
+              only: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+              resume: bool = False) -> list[dict[str, Any]]:
     """Run every variant (or those in ``only``), once per seed when the study (or ``seeds``) names several,
-    and write the study's comparison table (plus ``seeds.md``/``seeds.png`` across seeds)."""
+    and write the study's comparison table (plus ``seeds.md``/``seeds.png`` across seeds).
+
+    ``resume``: a run folder that already holds ``results.csv`` (a finished run of an interrupted study) is read
+    back instead of trained again; unfinished ones are run. Without it, a finished run folder is an error
+    (results are never overwritten)."""
     from fusionlab.config import compose
+    from fusionlab.engine.report import read_rows
     from fusionlab.engine.run import run_training
 
     out = Path(out_dir)
@@ -87,6 +93,13 @@ def run_study(study: dict[str, Any], out_dir: str | Path, extra: Sequence[str] =
             if not first:  # classical reference rows once per study, not once per variant (or seed)
                 overrides.append("methods=[]")
             first = False
+            if resume and (run_dir / "results.csv").is_file():
+                log.info("ablation %s / %s%s: finished before, reading %s", study["name"], name,
+                         "" if seed is None else f" / seed {seed}", run_dir / "results.csv")
+                got = read_rows(run_dir)
+                rows.extend(got)
+                seeded.extend({**r, "seed": seed} if r["method"] == name else r for r in got)
+                continue
             log.info("ablation %s / %s%s: %s", study["name"], name, "" if seed is None else f" / seed {seed}",
                      " ".join(overrides))
             cfg = compose(overrides, output_dir=run_dir)

@@ -277,7 +277,7 @@ def plot_seed_summary(data: dict[str, Any], variants: Sequence[str], path: Path,
     base = "average" if "average" in refs else None
     cols = min(4, len(datasets))
     nrows = math.ceil(len(datasets) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(max(4.2 * cols, 8.0), 3.2 * nrows + 0.4), squeeze=False)
     series = [*variants, *[r for r in refs if r != base]]
     width = 0.8 / max(len(series), 1)
     for ax, d in zip(axes.flat, datasets):
@@ -305,7 +305,7 @@ def plot_seed_summary(data: dict[str, Any], variants: Sequence[str], path: Path,
         ax.axis("off")
     axes.flat[0].set_ylabel("relative to average rule" if base else "value", fontsize=8)
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4 if cols < 3 else 6), fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

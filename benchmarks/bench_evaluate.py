@@ -5,7 +5,7 @@
 Runs the documented command ``python -m fusionlab.evaluate pretrained=fusionnet_ivif
 methods=[average,max,laplacian,wavelet,gff] eval=zero_shot paths.data_dir=DATA`` (the shipped weights plus the
 five classical rules, each task's standard metric set, fused images saved) through the real CLI, with
-``eval.overlap=true`` (default) and ``false``, and prints the wall time of each (best of ``--repeat``).
+``eval.overlap=true`` and ``false`` (default), and prints the wall time of each (best of ``--repeat``).
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ class EvaluationModule(L.LightningModule):
 
     ``methods`` maps table names to ready models (checkpoints with their evaluation weights, classical rules).
     A method with a ``tasks`` attribute is evaluated only on datasets of those tasks. ``writer`` is called on
-    rank zero with ``(trainer, rows, panels)`` at the end of the test epoch. With ``overlap`` (default), one
+    rank zero with ``(trainer, rows, panels)`` at the end of the test epoch. With ``overlap`` (``eval.overlap``), one
     worker thread scores (and saves) what the model just fused while the model fuses the next method or batch
     and the loader's workers decode the next images, so a multi-method table is bound by its slowest stage
     rather than by their sum; results are identical (the worker handles items in submission order).
@@ -131,7 +131,7 @@ class EvaluationModule(L.LightningModule):
                  metrics: Sequence[str] | None = None, task_metrics: Mapping[str, Sequence[str]] | None = None,
                  tile_size: int | None = 1024, tile_overlap: int = 64, save_fused: Sequence[str] = (),
                  output_dir: str | Path | None = None, panels_per_dataset: int = 4,
-                 writer: Callable[..., Any] | None = None, overlap: bool = True) -> None:
+                 writer: Callable[..., Any] | None = None, overlap: bool = False) -> None:
         super().__init__()
         if not methods:
             raise ConfigError("nothing to evaluate: give a checkpoint and/or methods=[average,gff,...]")

@@ -100,7 +100,7 @@ def build_evaluation(cfg: DictConfig, methods: Mapping[str, torch.nn.Module], sa
         methods, convention=ev.convention, metrics=list(ev.metrics) if ev.get("metrics") else None,
         task_metrics=task_metrics, tile_size=ev.get("tile_size"), tile_overlap=int(ev.get("tile_overlap", 64)),
         save_fused=save_fused if ev.save_fused else [], output_dir=cfg.paths.output_dir,
-        panels_per_dataset=int(ev.panels_per_dataset), writer=writer, overlap=bool(ev.get("overlap", True)))
+        panels_per_dataset=int(ev.panels_per_dataset), writer=writer, overlap=bool(ev.get("overlap", False)))
 
 
 def log_config(trainer: L.Trainer, cfg: DictConfig, model: torch.nn.Module, extra: dict | None = None) -> None:

@@ -63,7 +63,7 @@ def test_export_errors(checkpoint, tmp_path):
         run_export(export_cfg(tmp_path, f"ckpt_path={checkpoint}", "format=tflite"))
     with pytest.raises(InputError, match="give both check_a=FILE and check_b=FILE"):
         run_export(export_cfg(tmp_path, f"ckpt_path={checkpoint}", "check_a=ir.png"))
-    with pytest.raises(InputError, match="ckpt_path= is required"):
+    with pytest.raises(InputError, match=r"ckpt_path= \(or pretrained=NAME\) is required"):
         run_export(export_cfg(tmp_path))
 
 

@@ -67,3 +67,20 @@ def test_nothing_to_evaluate(tmp_path):
     cfg = compose(list(EVAL), config_name="evaluate", output_dir=tmp_path / "ev")
     with pytest.raises(ConfigError, match="nothing to evaluate"):
         run_evaluation(cfg)
+
+
+def test_console_table_marks_metrics_outside_a_tasks_set_instead_of_nan():
+    """MEF_SSIM is not measured on IVIF: the console shows '-', while a measured-but-undefined value stays nan."""
+    from rich.console import Console
+
+    from fusionlab.engine.results import console_table
+
+    rows = [{"method": "avg", "dataset": "msrs", "task": "ivif", "image": "1", "EN": 6.0, "SSIM": float("nan")},
+            {"method": "avg", "dataset": "mef", "task": "mef", "image": "1", "EN": 7.0, "MEF_SSIM": 0.9, "SSIM": 1.0}]
+    console = Console(width=200, record=True)
+    console.print(console_table(rows, ["EN", "MEF_SSIM", "SSIM"]))
+    lines = {ln.split("│")[2].strip(): ln for ln in console.export_text().splitlines() if ln.count("│") > 4}
+    msrs = [c.strip() for c in lines["msrs"].split("│")]
+    mef = [c.strip() for c in lines["mef"].split("│")]
+    assert msrs[-4:-1] == ["6.0000", "-", "nan"]
+    assert mef[-4:-1] == ["7.0000", "0.9000", "1.0000"]

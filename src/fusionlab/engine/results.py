@@ -199,6 +199,9 @@ def console_table(rows: Sequence[dict[str, Any]], metrics: Sequence[str] | None 
     table = Table(title=title or None)
     for col in ["method", "dataset", "task", "n", *metrics]:
         table.add_column(col, justify="right" if col in metrics or col == "n" else "left")
+    # a metric outside a task's standard set was not measured there: "-", not a NaN that reads as a failure
+    measured = {(r["method"], r["dataset"], k) for r in rows for k in r}
     for r in ds_rows:
-        table.add_row(*[_fmt(r[c]) if c in metrics else str(r[c]) for c in ["method", "dataset", "task", "n", *metrics]])
+        table.add_row(*[(_fmt(r[c]) if (r["method"], r["dataset"], c) in measured else "-") if c in metrics
+                        else str(r[c]) for c in ["method", "dataset", "task", "n", *metrics]])
     return table

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import shutil
 
 import pytest
+import torch
 
 from fusionlab.engine.comparison import run_evaluation
 from fusionlab.engine.evaluation import EvaluationModule
@@ -75,8 +77,17 @@ def test_evaluate_under_ddp_spawn_gives_the_one_process_table(tmp_path):
               "eval.metrics=[EN,SF,Qabf,SSIM]", "data.options.synthetic.eval_size=48",
               "data.options.synthetic.lengths.test=1"]  # one image per dataset: rank 1 gets none and still syncs
     run_evaluation(compose_any(common, config_name="evaluate", output_dir=tmp_path / "one"))
-    run_evaluation(compose_any([*common, "trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2"],
-                               config_name="evaluate", output_dir=tmp_path / "two"))
+    spawn = [*common, "trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2"]
+    try:
+        run_evaluation(compose_any(spawn, config_name="evaluate", output_dir=tmp_path / "two"))
+    except torch.multiprocessing.ProcessExitedException as err:
+        # Known, open: about 1 run in 5 a spawned worker aborts at interpreter exit ("terminate called without an
+        # active exception", a joinable C++ thread destroyed) after its work is done; it also happens at the
+        # previous stop's commit. One retry in a fresh folder; a second abort fails the test.
+        if "SIGABRT" not in str(err):
+            raise
+        shutil.rmtree(tmp_path / "two", ignore_errors=True)
+        run_evaluation(compose_any(spawn, config_name="evaluate", output_dir=tmp_path / "two"))
     one, two = _rows(tmp_path / "one" / "results.csv"), _rows(tmp_path / "two" / "results.csv")
     assert len(one) == 2 * 4 * 1 and [list(r.values()) for r in one] == [list(r.values()) for r in two]
     assert (tmp_path / "two" / "grids").is_dir()  # images and panels are written under DDP too

@@ -69,6 +69,26 @@ def test_detail_prior_follows_the_more_active_source():
     assert detail(out) > 0.8 * detail(a) > detail(0.5 * (a + b))
 
 
+def test_base_prior_takes_the_base_from_the_source_with_structure():
+    """Exposure-like pair: a is textured and dark, b is flat and bright (clipped). Without the base prior the
+    untrained head keeps the mean brightness; with it the base follows a, the source with structure, as GFF's
+    saliency-weighted base does, and a checkpoint made without the parameter still loads."""
+    from fusionlab.models.fusion_net import box_mean
+
+    torch.manual_seed(0)
+    a = 0.3 + 0.2 * torch.rand(1, 1, 48, 48)
+    b = torch.full_like(a, 0.95)
+    plain = FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_radius=2).eval()
+    prior = FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_radius=2, base_prior=10.0).eval()
+    with torch.no_grad():
+        out_plain, out_prior = plain(a, b), prior(a, b)
+    assert abs(out_plain.mean() - 0.5 * (a + b).mean()) < 0.02
+    assert torch.allclose(box_mean(out_prior, 2), box_mean(a, 2), atol=0.02)
+    assert prior.decoder.base_prior_radius == 6  # 3·base_radius
+    missing, unexpected = prior.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["decoder.base_prior"] and not unexpected
+
+
 def test_box_mean_matches_a_direct_window_mean():
     from fusionlab.models.fusion_net import box_mean
 
@@ -86,6 +106,12 @@ def test_bad_head_is_a_config_error():
         FusionNet(DenseCNN(width=4, layers=1), max_correction=0)
     with pytest.raises(ConfigError, match="base_radius"):
         FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_radius=0)
+    with pytest.raises(ConfigError, match="base_prior"):
+        FusionNet(DenseCNN(width=4, layers=1), head="weights", base_prior=2.0)
+    with pytest.raises(ConfigError, match="base_prior"):
+        FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_prior=-1.0)
+    with pytest.raises(ConfigError, match="base_prior_radius"):
+        FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_prior=2.0, base_prior_radius=0)
 
 
 def test_swap_sources_keeps_the_callers_feature_order():

@@ -59,13 +59,19 @@ class Decoder(nn.Module):
     detail layer's local RMS: weights ∝ RMS^prior), with the prior's scale learned and the head's logits added,
     so the selection is sharp from the first step and transfers to sources whose detail the training task
     never showed (multi-focus: the in-focus source).
+    ``base_prior`` (0 = off) seeds the base blend the same way, from the detail activity averaged over a larger
+    window (box radius ``base_prior_radius``, default 3·``base_radius``): GFF's saliency-weighted base, learned.
+    Without it the base blend is whatever IVIF training taught (follow the brighter source), which on an exposure
+    pair is the over-exposed one and on a focus pair leaves the out-of-focus source's blurred edges in the base;
+    the activity prior selects the source with structure there, which transfers across tasks.
     ``max_correction`` bounds the logit correction (``c·tanh(h/c)``; null = unbounded).
     """
 
     HEADS = {"correction": 1, "weights": 3, "two_scale": 5}  # head -> output channels (blend logits + correction)
 
     def __init__(self, channels: list[int], reductions: list[int], head: str = "correction",
-                 max_correction: float | None = None, base_radius: int = 7, detail_prior: float = 2.0) -> None:
+                 max_correction: float | None = None, base_radius: int = 7, detail_prior: float = 2.0,
+                 base_prior: float = 0.0, base_prior_radius: int | None = None) -> None:
         super().__init__()
         if head not in self.HEADS:
             raise ConfigError(f"model.head must be one of {tuple(self.HEADS)}, got {head!r}")
@@ -73,9 +79,19 @@ class Decoder(nn.Module):
             raise ConfigError(f"model.max_correction must be > 0 or null, got {max_correction}")
         if int(base_radius) < 1:
             raise ConfigError(f"model.base_radius must be >= 1 (box radius of the base layer), got {base_radius}")
+        if base_prior < 0 or detail_prior < 0:
+            raise ConfigError(f"model.detail_prior and model.base_prior must be >= 0 (0 = off), got "
+                              f"{detail_prior} and {base_prior}")
+        if base_prior and head != "two_scale":
+            raise ConfigError(f"model.base_prior={base_prior} needs model.head=two_scale (got head={head!r})")
         self.head_mode, self.max_correction, self.base_radius = head, max_correction, int(base_radius)
+        self.base_prior_radius = 3 * self.base_radius if base_prior_radius is None else int(base_prior_radius)
+        if self.base_prior_radius < 1:
+            raise ConfigError(f"model.base_prior_radius must be >= 1 or null, got {base_prior_radius}")
         if head == "two_scale":  # learned scale of the activity prior (0 = the head's logits alone)
             self.detail_prior = nn.Parameter(torch.tensor(float(detail_prior)))
+        if base_prior:  # only then a parameter: checkpoints made without it still load
+            self.base_prior = nn.Parameter(torch.tensor(float(base_prior)))
         self.reductions = reductions
         self.merge = nn.ModuleList(
             nn.Sequential(nn.Conv2d(channels[i] + channels[i + 1], channels[i], 3, 1, 1), nn.LeakyReLU(0.1, True))
@@ -106,7 +122,11 @@ class Decoder(nn.Module):
             da, db = a - la, b - lb
             activity = torch.cat((box_mean(da * da, self.base_radius), box_mean(db * db, self.base_radius)), 1)
             prior = 0.5 * self.detail_prior * torch.log(activity + 1e-6)  # prior·log RMS
-            wb, wd = h[:, 0:2].softmax(1), (h[:, 2:4] + prior).softmax(1)
+            base_logits = h[:, 0:2]
+            if hasattr(self, "base_prior"):  # same rule on the activity over a wider window
+                wide = box_mean(activity, self.base_prior_radius)
+                base_logits = base_logits + 0.5 * self.base_prior * torch.log(wide + 1e-6)
+            wb, wd = base_logits.softmax(1), (h[:, 2:4] + prior).softmax(1)
             base = wb[:, :1] * la + wb[:, 1:2] * lb + wd[:, :1] * da + wd[:, 1:2] * db
         correction = h[:, -1:]
         if self.max_correction is not None:
@@ -120,7 +140,8 @@ class FusionNet(nn.Module):
 
     def __init__(self, backbone: Backbone, channels_last: bool = False, head: str = "correction",
                  max_correction: float | None = None, swap_sources: bool = False, base_radius: int = 7,
-                 detail_prior: float = 2.0, base_lowpass: bool = False) -> None:
+                 detail_prior: float = 2.0, base_lowpass: bool = False, base_prior: float = 0.0,
+                 base_prior_radius: int | None = None) -> None:
         """``swap_sources``: in training, swap ``a`` and ``b`` of a random half of the batch (features are
         returned in the caller's order). The pixel objectives are symmetric in the two sources, so this is a free
         augmentation that stops the fuser from learning slot-specific rules ("a is the infrared image: follow it
@@ -139,7 +160,7 @@ class FusionNet(nn.Module):
         self.backbone = backbone
         self.fusers = nn.ModuleList(AttentionFuser(c) for c in backbone.out_channels)
         self.decoder = Decoder(list(backbone.out_channels), list(backbone.reductions), head, max_correction,
-                               base_radius, detail_prior)
+                               base_radius, detail_prior, base_prior, base_prior_radius)
         self.channels_last = channels_last
         if channels_last:  # NHWC weights too: oneDNN then runs without layout conversions (~2x on CPU in bf16)
             self.to(memory_format=torch.channels_last)

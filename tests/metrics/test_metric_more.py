@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fusionlab.metrics import METRICS, build_metric_collection, compute_metrics
+from fusionlab.metrics import METRICS, build_metric_collection, compute_metrics, phase
 from fusionlab.metrics.mef_ssim import _mef_ssim_level, mef_ssim_levels
 
 MORE = "MEF_SSIM MEF_MSSSIM Qy Qc Qs Qw Qe Qw_mefb CE EI RMSE RMSE_vifb Qp".split()
@@ -180,3 +180,21 @@ def test_vifb_convention_relations() -> None:
         warnings.simplefilter("ignore", RuntimeWarning)
         squeezed = compute_metrics(f / 2, a / 2, b, ["MI"], "vifb")["MI"]
     torch.testing.assert_close(squeezed, compute_metrics(f, a, b, ["MI"], "vifb")["MI"])
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 4096, 20001, 30000])
+def test_qp_noise_median_is_matlab_median(n: int) -> None:
+    """Q_P's bracketed median equals the mean of the two middle values: continuous, tied and skewed rows, and a
+    row whose strided sample misses the middle (the full selection then decides)."""
+    g = torch.Generator().manual_seed(n)
+    rows = [
+        torch.rand(n, generator=g),
+        torch.randint(0, 4, (n,), generator=g).float(),  # ties at the middle
+        torch.rand(n, generator=g) ** 12,  # most values near 0, as |EO|^2
+        # the strided sample sees only 1s, the row is mostly 0s
+        torch.zeros(n).index_fill_(0, torch.arange(0, n, phase._MEDIAN_SAMPLE_STEP), 1.0),
+    ]
+    x = torch.stack(rows)
+    ordered = x.sort(dim=-1).values
+    expected = (ordered[:, (n - 1) // 2] + ordered[:, n // 2]) / 2
+    assert torch.equal(phase._matlab_median(x), expected)

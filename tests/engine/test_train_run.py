@@ -102,3 +102,20 @@ def test_cli_errors_are_one_line_and_non_zero(tmp_path):
     assert bad_weight.returncode == 2
     assert "error: loss weight must be a finite number >= 0, got -1.0 for term" in bad_weight.stderr
     assert "config key: loss" in bad_weight.stderr
+
+
+def test_untrained_default_is_evaluated_through_the_cli(tmp_path):
+    """README "What training adds": the documented command with trainer.max_steps=0 evaluates the untrained network
+    (the head's activity priors alone). On multi-focus pairs the priors follow the sharp source, so the output is
+    sharper than the average rule's, and no checkpoint is selected (nothing was trained)."""
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "fusionlab.train", "+experiment=ivif_zero_shot", "data.mode=synthetic",
+           "trainer.max_steps=0", "methods=[average]", "eval.suite=[synthetic/mff]", "eval.metrics=[SF]",
+           "eval.save_fused=false", "logger=csv", f"hydra.run.dir={run_dir}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = _results(run_dir)
+    sf = {m: [float(r["SF"]) for r in rows if r["method"] == m] for m in {r["method"] for r in rows}}
+    assert set(sf) == {"fusionnet-cnn", "average"} and len(sf["average"]) >= 4
+    assert sum(sf["fusionnet-cnn"]) > 1.3 * sum(sf["average"])
+    assert not list((run_dir / "checkpoints").glob("epoch*.ckpt"))

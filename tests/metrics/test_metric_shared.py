@@ -96,3 +96,19 @@ def test_non_integer_images_take_the_float64_path(triple) -> None:
     assert not Intermediates(f, a, b).integral
     expected = ssim_skimage(f, torch.cat([a, b]))
     torch.testing.assert_close(compute_metrics(f, a, b, ["SSIM"])["SSIM"], expected[:2] + expected[2:])
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 11])
+def test_constant_windows_match_the_definition(size):
+    """Summed-area counting of neighbour differences = 'max == min over the window', on images with many flat
+    patches (few grey levels) and odd shapes."""
+    from fusionlab.metrics._ops import constant_windows
+
+    torch.manual_seed(size)
+    x = torch.round(torch.rand(3, 1, 23, 17, dtype=torch.float64) * 2)
+    x[:, :, 2:14, 3:15] = 1.0
+    windows = x.unfold(2, size, 1).unfold(3, size, 1)
+    want = windows.amax((-1, -2)) == windows.amin((-1, -2))
+    got = constant_windows(x, size)
+    assert got.shape == want.shape and torch.equal(got, want)
+    assert want.all() if size == 1 else want.any() and not want.all()

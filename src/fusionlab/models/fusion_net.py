@@ -41,6 +41,11 @@ def box_mean(x: Tensor, radius: int) -> Tensor:
     return F.avg_pool2d(F.avg_pool2d(x, (k, 1), stride=1), (1, k), stride=1)  # separable
 
 
+def _follow_active(scale: Tensor, energy: Tensor) -> Tensor:
+    """Logits of "follow the more active source": scale·log RMS, so the softmax weights are ∝ RMS^scale."""
+    return 0.5 * scale * torch.log(energy + 1e-6)
+
+
 class Decoder(nn.Module):
     """Top-down decoder: upsample the coarser level, concatenate the finer one, convolve; then a 1-channel head.
 
@@ -121,12 +126,11 @@ class Decoder(nn.Module):
             la, lb = box_mean(a, self.base_radius), box_mean(b, self.base_radius)
             da, db = a - la, b - lb
             activity = torch.cat((box_mean(da * da, self.base_radius), box_mean(db * db, self.base_radius)), 1)
-            prior = 0.5 * self.detail_prior * torch.log(activity + 1e-6)  # prior·log RMS
-            base_logits = h[:, 0:2]
+            base_logits, detail_logits = h[:, 0:2], h[:, 2:4] + _follow_active(self.detail_prior, activity)
             if hasattr(self, "base_prior"):  # same rule on the activity over a wider window
                 wide = box_mean(activity, self.base_prior_radius)
-                base_logits = base_logits + 0.5 * self.base_prior * torch.log(wide + 1e-6)
-            wb, wd = base_logits.softmax(1), (h[:, 2:4] + prior).softmax(1)
+                base_logits = base_logits + _follow_active(self.base_prior, wide)
+            wb, wd = base_logits.softmax(1), detail_logits.softmax(1)
             base = wb[:, :1] * la + wb[:, 1:2] * lb + wd[:, :1] * da + wd[:, 1:2] * db
         correction = h[:, -1:]
         if self.max_correction is not None:

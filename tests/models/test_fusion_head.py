@@ -89,6 +89,63 @@ def test_base_prior_takes_the_base_from_the_source_with_structure():
     assert missing == ["decoder.base_prior"] and not unexpected
 
 
+def _textures(seed: int, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two independent smooth textures in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.nn.functional.avg_pool2d(torch.rand(2, 1, size + 6, size + 6, generator=g), 7, stride=1)
+    x = (x - x.amin((-1, -2), keepdim=True)) / (x.amax((-1, -2), keepdim=True) - x.amin((-1, -2), keepdim=True))
+    return x[:1], x[1:]
+
+
+def _bracket(seed: int, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """An exposure pair: textured radiance brightening from left to right, through a gamma response at two
+    exposures; the brighter one clips on the right half."""
+    texture, _ = _textures(seed, size)
+    ramp = torch.linspace(-2.5, 1.5, size).view(1, 1, 1, size)
+    radiance = torch.exp(ramp + 0.8 * texture)
+    return (0.1 * radiance).clamp(0, 1) ** 0.45, (0.8 * radiance).clamp(0, 1) ** 0.45
+
+
+def test_exposure_bracket_recognises_exposure_pairs_only():
+    """One radiance through a gamma response at two exposures (the brighter one clipped) is a bracket; a brighter
+    but unrelated source (infrared at night) is not, nor a pair of equal brightness (multi-focus)."""
+    from fusionlab.models.fusion_net import box_mean, exposure_bracket
+
+    under, over = _bracket(0)
+    _, other = _textures(0)
+    night_ir = 0.6 + 0.4 * other  # brighter everywhere than the dark visible image, structure of its own
+    blurred = box_mean(over, 3)
+    gate = exposure_bracket(torch.cat((under, under, over)), torch.cat((over, 0.5 * night_ir, blurred)))
+    assert gate.shape == (3, 1, 1, 1)
+    assert gate[0].item() == 1.0 and gate[1].item() == 0.0 and gate[2].item() == 0.0
+    assert exposure_bracket(over, under).item() == 1.0  # the order of the sources does not matter
+
+
+def test_exposure_gate_keeps_the_mean_base_on_an_exposure_bracket():
+    """With the gate, the base prior stays on for other pairs but gives way on a bracket: the fused brightness
+    lies between the exposures instead of following the under-exposed image wherever the other one clips."""
+    under, over = _bracket(1)
+    torch.manual_seed(0)
+    kw = dict(head="two_scale", base_radius=2, base_prior=20.0, detail_prior=20.0)
+    plain = FusionNet(DenseCNN(width=4, layers=1), **kw).eval()
+    gated = FusionNet(DenseCNN(width=4, layers=1), exposure_gate=True, **kw).eval()
+    gated.load_state_dict(plain.state_dict())  # same weights: the gate has no parameter
+    clipped = torch.zeros_like(over, dtype=torch.bool)
+    clipped[..., -12:] = True  # clipped, and farther than the base prior's window from the unclipped part
+    assert (over[clipped] > 0.99).all()
+    with torch.no_grad():
+        out_plain, out_gated = plain(under, over), gated(under, over)
+    mean = 0.5 * (under + over)
+    # without the gate the clipped region takes the under-exposed brightness, with it the two exposures' mean
+    assert (out_plain - under)[clipped].abs().mean() < 0.05
+    assert (out_gated - mean)[clipped].abs().mean() < 0.05
+    a, b = _textures(2)  # not a bracket: the gate changes nothing
+    with torch.no_grad():
+        assert torch.equal(plain(a, 0.3 + 0.7 * b), gated(a, 0.3 + 0.7 * b))
+    with pytest.raises(ConfigError, match="exposure_gate"):
+        FusionNet(DenseCNN(width=4, layers=1), head="two_scale", exposure_gate=True)
+
+
 def test_box_mean_matches_a_direct_window_mean():
     from fusionlab.models.fusion_net import box_mean
 

@@ -46,6 +46,30 @@ def _follow_active(scale: Tensor, energy: Tensor) -> Tensor:
     return 0.5 * scale * torch.log(energy + 1e-6)
 
 
+def exposure_bracket(a: Tensor, b: Tensor, size: int = 128) -> Tensor:
+    """How much each pair ``(B, 1, H, W)`` looks like an exposure bracket, in [0, 1] (``(B, 1, 1, 1)``).
+
+    An exposure bracket is one scene through one camera response at two exposures: one source is brighter
+    almost everywhere (*dominance*: |mean sign| of the local-mean difference, where it exceeds 0.02) and the two
+    are monotonically related (*rank correlation* of the pixels). On ../shared/data every MEF pair has dominance
+    >= 0.99 and rank correlation >= 0.61; infrared-visible night pairs are as dominant but correlate at <= 0.41
+    (often negatively), medical and multi-focus pairs have dominance <= 0.54. The ramps (dominance 0.85 -> 0.95,
+    correlation 0.4 -> 0.6) sit between those groups. Computed on a <= ``size``² average-pooled copy: a global
+    statistic, not a per-pixel one, and no gradient flows through it.
+    """
+    with torch.no_grad():
+        h, w = a.shape[-2:]
+        k = max(1, -(-max(h, w) // size))
+        sa, sb = (F.avg_pool2d(x.float(), k, ceil_mode=True) if k > 1 else x.float() for x in (a, b))
+        diff = box_mean(sb, 2) - box_mean(sa, 2)
+        dominance = (torch.sign(diff) * (diff.abs() > 0.02)).flatten(1).mean(1).abs()
+        ra, rb = (x.flatten(1).argsort(1).argsort(1).float() for x in (sa, sb))
+        ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
+        rho = (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp_min(1e-6)
+        gate = ((dominance - 0.85) / 0.1).clamp(0, 1) * ((rho - 0.4) / 0.2).clamp(0, 1)
+    return gate.view(-1, 1, 1, 1)
+
+
 class Decoder(nn.Module):
     """Top-down decoder: upsample the coarser level, concatenate the finer one, convolve; then a 1-channel head.
 
@@ -69,6 +93,11 @@ class Decoder(nn.Module):
     Without it the base blend is whatever IVIF training taught (follow the brighter source), which on an exposure
     pair is the over-exposed one and on a focus pair leaves the out-of-focus source's blurred edges in the base;
     the activity prior selects the source with structure there, which transfers across tasks.
+    ``exposure_gate`` turns the base prior off, in proportion, on pairs that look like an exposure bracket
+    (:func:`exposure_bracket`): there the well-exposed brightness lies *between* the exposures, and selecting
+    per region the source with more structure puts the under-exposed image wherever the other one clips (a
+    patchwork of dark and bright: synthetic MEF PSNR_gt 11.8 dB against 22.3 for averaging); the base blend is
+    then the head's alone, and the detail blend still follows the more active source.
     ``max_correction`` bounds the logit correction (``c·tanh(h/c)``; null = unbounded).
     """
 
@@ -76,7 +105,8 @@ class Decoder(nn.Module):
 
     def __init__(self, channels: list[int], reductions: list[int], head: str = "correction",
                  max_correction: float | None = None, base_radius: int = 7, detail_prior: float = 2.0,
-                 base_prior: float = 0.0, base_prior_radius: int | None = None) -> None:
+                 base_prior: float = 0.0, base_prior_radius: int | None = None,
+                 exposure_gate: bool = False) -> None:
         super().__init__()
         if head not in self.HEADS:
             raise ConfigError(f"model.head must be one of {tuple(self.HEADS)}, got {head!r}")
@@ -89,6 +119,10 @@ class Decoder(nn.Module):
                               f"{detail_prior} and {base_prior}")
         if base_prior and head != "two_scale":
             raise ConfigError(f"model.base_prior={base_prior} needs model.head=two_scale (got head={head!r})")
+        if exposure_gate and not base_prior:
+            raise ConfigError("model.exposure_gate=true gates the base prior: set model.base_prior > 0 too "
+                              "(or exposure_gate=false)")
+        self.exposure_gate = bool(exposure_gate)
         self.head_mode, self.max_correction, self.base_radius = head, max_correction, int(base_radius)
         self.base_prior_radius = 3 * self.base_radius if base_prior_radius is None else int(base_prior_radius)
         if self.base_prior_radius < 1:
@@ -129,7 +163,10 @@ class Decoder(nn.Module):
             base_logits, detail_logits = h[:, 0:2], h[:, 2:4] + _follow_active(self.detail_prior, activity)
             if hasattr(self, "base_prior"):  # same rule on the activity over a wider window
                 wide = box_mean(activity, self.base_prior_radius)
-                base_logits = base_logits + _follow_active(self.base_prior, wide)
+                prior = _follow_active(self.base_prior, wide)
+                if self.exposure_gate:
+                    prior = prior * (1 - exposure_bracket(a, b))
+                base_logits = base_logits + prior
             wb, wd = base_logits.softmax(1), detail_logits.softmax(1)
             base = wb[:, :1] * la + wb[:, 1:2] * lb + wd[:, :1] * da + wd[:, 1:2] * db
         correction = h[:, -1:]
@@ -145,7 +182,7 @@ class FusionNet(nn.Module):
     def __init__(self, backbone: Backbone, channels_last: bool = False, head: str = "correction",
                  max_correction: float | None = None, swap_sources: bool = False, base_radius: int = 7,
                  detail_prior: float = 2.0, base_lowpass: bool = False, base_prior: float = 0.0,
-                 base_prior_radius: int | None = None) -> None:
+                 base_prior_radius: int | None = None, exposure_gate: bool = False) -> None:
         """``swap_sources``: in training, swap ``a`` and ``b`` of a random half of the batch (features are
         returned in the caller's order). The pixel objectives are symmetric in the two sources, so this is a free
         augmentation that stops the fuser from learning slot-specific rules ("a is the infrared image: follow it
@@ -164,7 +201,7 @@ class FusionNet(nn.Module):
         self.backbone = backbone
         self.fusers = nn.ModuleList(AttentionFuser(c) for c in backbone.out_channels)
         self.decoder = Decoder(list(backbone.out_channels), list(backbone.reductions), head, max_correction,
-                               base_radius, detail_prior, base_prior, base_prior_radius)
+                               base_radius, detail_prior, base_prior, base_prior_radius, exposure_gate)
         self.channels_last = channels_last
         if channels_last:  # NHWC weights too: oneDNN then runs without layout conversions (~2x on CPU in bf16)
             self.to(memory_format=torch.channels_last)

@@ -12,8 +12,11 @@ undecided between all of them. Fusion that blurs or muddles structures raises it
 The semantic model is frozen (no gradient into it, eval mode always) but differentiable, so the
 gradient reaches the fused image. By default it is a small random-init conv encoder with random
 prototypes drawn from a fixed seed (deterministic, offline, no weights to ship): a fixed set of
-multi-scale filters whose responses should be unambiguous. For a real prior give ``model`` (a timm
-name, built with ``pretrained=False``) and ``weights`` (a local file), and optionally ``prototypes`` (a
+multi-scale filters whose responses should be unambiguous, but no semantics. A learned prior:
+``pretrained`` names one shipped with fusionlab (the tiny encoder pre-trained cross-modally on infrared-visible
+pairs, with its prototypes: :mod:`fusionlab.losses.semantic_prior`), ``weights`` a prior file that
+``python -m fusionlab.pretrain_semantic`` wrote (or a plain state dict of the tiny encoder); or give ``model`` (a
+timm name, built with ``pretrained=False``) and ``weights`` (a local file), and optionally ``prototypes`` (a
 saved (K, C) tensor, e.g. class centres or a segmentation head's weights). Nothing is downloaded.
 """
 
@@ -42,8 +45,12 @@ class TinySemanticEncoder(nn.Module):
     so they are signed and spread over the sphere the prototypes live on.
     """
 
-    def __init__(self, widths: tuple[int, ...] = (16, 32, 64)) -> None:
+    def __init__(self, widths: tuple[int, ...] = (16, 32, 64), standardize: bool = False) -> None:
+        """``standardize``: each image enters as (x - mean) / (std + 0.05) instead of 2x - 1, so the features
+        follow the image's structure, not its exposure (a night infrared-visible pair has mean ~0.06: centred
+        only, every location's features point the same way). The learned prior is trained this way."""
         super().__init__()
+        self.standardize = bool(standardize)
         layers: list[nn.Module] = []
         cin = 1
         for w in widths:
@@ -57,6 +64,9 @@ class TinySemanticEncoder(nn.Module):
         self.out_channels = cin
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.standardize:
+            mean, std = x.mean((-1, -2), keepdim=True), x.std((-1, -2), keepdim=True)
+            return self.body((x - mean) / (std + 0.05))
         return self.body(x * 2 - 1)  # centre [0, 1] images
 
 
@@ -89,25 +99,41 @@ class SemanticEntropyLoss(LossTerm):
 
     def __init__(self, weight: float = 1.0, model: str = TINY, weights: str | None = None,
                  prototypes: int | str = 16, temperature: float = 0.05, seed: int = 0, out_index: int = 2,
-                 model_kwargs: dict[str, Any] | None = None) -> None:
+                 model_kwargs: dict[str, Any] | None = None, pretrained: str | None = None) -> None:
         super().__init__(weight)
+        from fusionlab.losses.semantic_prior import load_prior, prior_path
+
         if temperature <= 0:
             raise ConfigError(f"semantic_entropy temperature must be > 0, got {temperature}")
+        if pretrained is not None:
+            if weights is not None or model != TINY:
+                raise ConfigError(f"semantic_entropy: pretrained={pretrained} is a whole prior (the tiny encoder "
+                                  "and its prototypes); leave weights=null and model=tiny with it")
+            weights = str(prior_path(pretrained))
         if weights is not None and not Path(weights).is_file():
             raise FileNotFoundError(f"semantic_entropy weights file not found: {weights} (nothing is downloaded)")
+        prior = load_prior(weights) if weights is not None and model == TINY else None
+        if prior is not None:
+            if isinstance(prototypes, str):
+                raise ConfigError(f"semantic_entropy: {weights} is a prior file with its own prototypes; "
+                                  f"drop prototypes={prototypes}")
+            prototypes = len(prior["prototypes"])
         self.temperature = float(temperature)
         # Seeded construction that leaves the global RNG untouched (a loss must not shift the run's seed).
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if model == TINY:
-                self.encoder: nn.Module = TinySemanticEncoder()
-                state = torch.load(weights, map_location="cpu", weights_only=True) if weights else None
-                if state is not None:
-                    self.encoder.load_state_dict(state)
+                self.encoder: nn.Module = TinySemanticEncoder(**(prior or {}).get("meta", {}).get("encoder", {}))
+                if prior is not None:
+                    self.encoder.load_state_dict(prior["encoder"])
+                elif weights:
+                    self.encoder.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
             else:
                 self.encoder = _TimmEncoder(model, weights, out_index, **(model_kwargs or {}))
             channels = int(self.encoder.out_channels)
-            if isinstance(prototypes, str):
+            if prior is not None:
+                protos = prior["prototypes"].float()
+            elif isinstance(prototypes, str):
                 protos = torch.load(prototypes, map_location="cpu", weights_only=True).float()
                 if protos.ndim != 2 or protos.shape[1] != channels:
                     raise ConfigError(f"semantic_entropy prototypes must be a (K, {channels}) tensor, "

@@ -32,7 +32,12 @@ def run_pretraining(cfg: DictConfig) -> dict:
     import time
 
     from fusionlab.engine.run import build_datamodule
-    from fusionlab.losses.semantic_prior import collect_features, pretrain_encoder, save_prior, spherical_kmeans
+    from fusionlab.losses.semantic_prior import (
+        collect_features,
+        pretrain_encoder,
+        save_prior,
+        spherical_kmeans,
+    )
 
     log = logging.getLogger("fusionlab.pretrain_semantic")
     start = time.perf_counter()

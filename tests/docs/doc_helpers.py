@@ -32,7 +32,9 @@ TRAIN_SIZE = [
     "++trainer.limit_val_batches=1",
     *EVAL_SIZE,
 ]
-SIZE = {"train": TRAIN_SIZE, "evaluate": EVAL_SIZE, "ablate": TRAIN_SIZE}
+PRETRAIN_SIZE = ["steps=6", "kmeans_batches=2", "prototypes=4", "data.patch_size=32", "data.batch_size=2",
+                 "data.options.synthetic.lengths={train:8,val:1,test:1}"]
+SIZE = {"train": TRAIN_SIZE, "evaluate": EVAL_SIZE, "ablate": TRAIN_SIZE, "pretrain_semantic": PRETRAIN_SIZE}
 MULTIRUN_SIZE = ["hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2"]  # Optuna: 2 trials, not 20
 COMMAND_TIMEOUT_S = 420
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from doc_helpers import (
     MULTIRUN_SIZE,
@@ -379,6 +380,9 @@ def prepare(cmd: DocCommand, ws: Path, request) -> Prepared:
         if "--out" in prep.args:  # the workspace links experiments/ to the repository: write beside it instead
             i = prep.args.index("--out") + 1
             prep.args[i] = str(ws / "study_out" / prep.args[i])
+    elif module == "fusionlab.pretrain_semantic":
+        prep.run_dir = ws / "run"
+        prep.args += [f"hydra.run.dir={prep.run_dir}", *SIZE["pretrain_semantic"]]
     elif module in ("fusionlab.fuse", "fusionlab.export"):
         opts = dict(a.split("=", 1) for a in args if "=" in a)
         task = opts.get("task", "ivif")
@@ -447,6 +451,14 @@ def check_outcome(cmd: DocCommand, prep: Prepared, ran: Ran) -> None:
         check_table(tables[0].parent, variants)
         for variant in variants:  # one run per variant, or per variant and seed (seedN/)
             assert list((tables[0].parent / variant).rglob("checkpoints/last.ckpt")), variant
+    elif prep.module == "fusionlab.pretrain_semantic":
+        from fusionlab.losses import SemanticEntropyLoss
+        from fusionlab.losses.semantic_prior import load_prior
+
+        prior = load_prior(prep.run_dir / "semantic_prior.pt")
+        assert prior is not None and prior["prototypes"].shape == (4, 64), ran.explain()
+        term = SemanticEntropyLoss(weights=str(prep.run_dir / "semantic_prior.pt"))  # what the docs say to do next
+        assert torch.equal(term.prototypes, prior["prototypes"])
     elif prep.module == "fusionlab.fuse":
         out = prep.cwd / opts["out"]
         fused = sorted(out.glob("*.png"))

@@ -43,11 +43,30 @@ def test_an_interrupted_study_resumes_with_its_finished_runs(tmp_path):
     assert "| full | synthetic/ivif | 2 |" in (out / "seeds.md").read_text()
 
 
-def test_shipped_studies_are_valid():
+def test_shipped_studies_are_valid(tmp_path):
+    """Every variant of every committed study composes and builds its model and objective (the check the runner
+    makes before training): a preset that changes under a study breaks this test, not a user's 40-minute run."""
     from pathlib import Path
 
-    for path in (Path(__file__).resolve().parents[2] / "experiments").glob("*.yaml"):
-        assert load_study(path)["variants"]
+    from fusionlab.engine.ablation import check_variants
+
+    paths = sorted((Path(__file__).resolve().parents[2] / "experiments").glob("*.yaml"))
+    assert len(paths) >= 5
+    for path in paths:
+        study = load_study(path)
+        assert study["variants"]
+        check_variants(study, list(study["variants"]), out_dir=tmp_path)
+
+
+def test_a_broken_variant_is_named_before_any_variant_trains(tmp_path):
+    from fusionlab.engine.ablation import run_study
+    from fusionlab.errors import ConfigError
+
+    study = {"name": "broken", "base": ["+experiment=ivif_zero_shot", "data.mode=synthetic"],
+             "variants": {"fine": [], "bad": ["model.head=correction"]}}  # the default's base prior needs two_scale
+    with pytest.raises(ConfigError, match="study broken, variant 'bad': model.base_prior"):
+        run_study(study, tmp_path / "out")
+    assert not (tmp_path / "out" / "fine").exists()  # nothing trained, nothing half-written
 
 
 def test_bad_study_files(tmp_path):

@@ -33,7 +33,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from fusionlab.engine.results import write_results
-from fusionlab.errors import UnknownNameError
+from fusionlab.errors import ConfigError, UnknownNameError
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ def run_study(study: dict[str, Any], out_dir: str | Path, extra: Sequence[str] =
     if only is not None and (unknown := set(only) - set(study["variants"])):
         raise UnknownNameError(f"unknown variant(s) {sorted(unknown)}; study {study['name']} has {list(study['variants'])}")
     seeds = list(seeds if seeds is not None else study.get("seeds") or [])
+    check_variants(study, names, extra, out)  # a broken variant fails now, not after the others trained
     rows: list[dict[str, Any]] = []
     seeded: list[dict[str, Any]] = []  # the same rows, the variants' tagged with their seed (seeds.md)
     convention = "cddfuse"
@@ -86,8 +87,7 @@ def run_study(study: dict[str, Any], out_dir: str | Path, extra: Sequence[str] =
     for name in names:
         for seed in seeds or [None]:
             run_dir = out / name if seed is None else out / name / f"seed{seed}"
-            overrides = [*study.get("base", []), *study["variants"][name], *extra, f"method_name={name}",
-                         f"task_name={study['name']}"]
+            overrides = variant_overrides(study, name, extra)
             if seed is not None:
                 overrides.append(f"seed={seed}")
             if not first:  # classical reference rows once per study, not once per variant (or seed)
@@ -120,6 +120,40 @@ def run_study(study: dict[str, Any], out_dir: str | Path, extra: Sequence[str] =
     if seeds:
         write_seed_summary(seeded, out, names, seeds, title=f"ablation: {study['name']}", notes=notes)
     return rows
+
+
+def variant_overrides(study: dict[str, Any], name: str, extra: Sequence[str] = ()) -> list[str]:
+    """The overrides of one variant's run (before its seed and the once-per-study classical rows)."""
+    return [*study.get("base", []), *study["variants"][name], *extra, f"method_name={name}",
+            f"task_name={study['name']}"]
+
+
+def check_variants(study: dict[str, Any], names: Sequence[str], extra: Sequence[str] = (),
+                   out_dir: str | Path = ".") -> None:
+    """Compose every variant and build its model and objective, without data or training: a variant whose
+    overrides no longer fit the configs (a renamed key, a preset that changed under it) is reported by name
+    before any variant has spent its minutes."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from fusionlab.config import compose
+
+    for name in names:
+        try:
+            cfg = compose(variant_overrides(study, name, extra), output_dir=Path(out_dir) / name)
+            instantiate(cfg.model)
+            if cfg.get("loss"):
+                instantiate(cfg.loss, _convert_="all")
+        except Exception as err:  # noqa: BLE001 - re-raised with the variant's name, same type where possible
+            root = err
+            while isinstance(root, InstantiationException) and root.__cause__ is not None:
+                root = root.__cause__  # Hydra's wrapper: the model's or loss's own error says what to fix
+            msg = f"study {study['name']}, variant {name!r}: {root}"
+            try:
+                raised = type(root)(msg)
+            except Exception:  # noqa: BLE001 - an exception type that takes other arguments
+                raised = ConfigError(msg)
+            raise raised from err
 
 
 # -- across seeds -------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ export WANDB_MODE ?= offline
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_PAIR)
-	$(PY) -m pip install -q -e ".[test,dev,sweeps,export]"
+	$(PY) -m pip install -q -e ".[test,dev,sweeps,export,plots]"
 	@touch $@
 
 demo: $(VENV)/.installed

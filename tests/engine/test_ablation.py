@@ -41,6 +41,11 @@ def test_an_interrupted_study_resumes_with_its_finished_runs(tmp_path):
     assert {r["method"] for r in rows} == {"full", "no_ssim", "average"}
     assert len([r for r in rows if r["method"] == "average"]) == len([r for r in rows if r["method"] == "no_ssim"]) // 2
     assert "| full | synthetic/ivif | 2 |" in (out / "seeds.md").read_text()
+    # the picture people look at instead of the table (matplotlib: the `plots` extra, which `make` installs)
+    from PIL import Image
+
+    with Image.open(out / "seeds.png") as png:
+        assert png.format == "PNG" and png.width >= 400 and png.height >= 200
 
 
 def test_shipped_studies_are_valid(tmp_path):

@@ -32,6 +32,7 @@ def run_pretraining(cfg: DictConfig) -> dict:
     import time
 
     from fusionlab.engine.run import build_datamodule
+    from fusionlab.errors import ConfigError
     from fusionlab.losses.semantic_prior import (
         collect_features,
         pretrain_encoder,
@@ -39,7 +40,14 @@ def run_pretraining(cfg: DictConfig) -> dict:
         spherical_kmeans,
     )
 
-    log = logging.getLogger("fusionlab.pretrain_semantic")
+    checks = {"lr": float(cfg.lr) > 0, "temperature": float(cfg.temperature) > 0,
+              "samples": int(cfg.samples) >= 2, "prototypes": int(cfg.prototypes) >= 2,
+              "kmeans_batches": int(cfg.kmeans_batches) >= 1}
+    bad = [k for k, ok in checks.items() if not ok]
+    if bad:
+        raise ConfigError(f"{bad[0]}={cfg[bad[0]]} is out of range: kmeans_batches >= 1; samples, "
+                          "prototypes >= 2; lr, temperature > 0")
+    log = logging.getLogger("fusionlab.pretrain_semantic")  # (steps: checked by pretrain_encoder)
     start = time.perf_counter()
     dm = build_datamodule(cfg)
     dm.setup("fit")

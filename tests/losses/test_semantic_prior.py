@@ -147,3 +147,7 @@ def test_pretraining_command_writes_a_prior_the_decc_term_reads(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "steps must be >= 1" in bad.stderr
     assert not (tmp_path / "bad" / "semantic_prior.pt").exists()
+    for key in ("temperature=0", "prototypes=1", "samples=1"):  # each bad value named before any work is done
+        bad = subprocess.run([*cmd[:3], key, f"hydra.run.dir={tmp_path / 'bad'}"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 2 and f"{key} is out of range" in bad.stderr, bad.stderr[-500:]

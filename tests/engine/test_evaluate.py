@@ -84,3 +84,19 @@ def test_console_table_marks_metrics_outside_a_tasks_set_instead_of_nan():
     mef = [c.strip() for c in lines["mef"].split("│")]
     assert msrs[-4:-1] == ["6.0000", "-", "nan"]
     assert mef[-4:-1] == ["7.0000", "0.9000", "1.0000"]
+
+
+def test_grids_are_capped_previews(tmp_path) -> None:
+    """A grid wider than GRID_MAX_WIDTH is scaled down as a whole (aspect kept); a narrow one stays as it is."""
+    import torch
+    from PIL import Image
+
+    from fusionlab.engine.results import GRID_MAX_WIDTH, write_grids
+
+    wide = torch.rand(3, 300, GRID_MAX_WIDTH + 952)
+    narrow = torch.rand(3, 40, 60)
+    paths = write_grids({"big": [wide, wide], "small": [narrow]}, tmp_path)
+    big, small = (Image.open(p).size for p in paths)
+    height = round(300 * GRID_MAX_WIDTH / (GRID_MAX_WIDTH + 952))
+    assert big == (GRID_MAX_WIDTH, 2 * height + 4)
+    assert small == (60, 40)

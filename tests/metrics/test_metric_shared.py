@@ -112,3 +112,34 @@ def test_constant_windows_match_the_definition(size):
     got = constant_windows(x, size)
     assert got.shape == want.shape and torch.equal(got, want)
     assert want.all() if size == 1 else want.any() and not want.all()
+
+
+def test_source_cache_across_fused_images_changes_no_value(triple) -> None:
+    """Several fused images of one pair scored with one SourceCache: every metric (Qp and the source-heavy VIF,
+    Qcb, Qcv, Qabf included) equals its value without the cache, bit for bit, and the sources' work is kept."""
+    from fusionlab.metrics import SourceCache
+
+    _, a, b = triple
+    names = [n for n in METRICS if n != "FMI_pixel"]  # FMI has no source-only part; Qp is the one that gains most
+    fused = [torch.floor((a + b) / 2 + 0.5), torch.maximum(a, b), torch.round(0.8 * a + 0.2 * b)]
+    sources = SourceCache()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for f in fused:
+            shared = compute_metrics(f, a, b, names, sources=sources)
+            alone = compute_metrics(f, a, b, names)
+            for name in names:
+                torch.testing.assert_close(shared[name], alone[name], rtol=0, atol=0, equal_nan=True, msg=name)
+    for key in ("phase_congruency", "vif_scales", "qcb_contrast", "qcv_saliency", ("hist", "a"), ("sobel", "b", "zeros")):
+        assert key in sources.store, key
+
+
+def test_source_cache_refuses_other_sources(triple) -> None:
+    from fusionlab.metrics import SourceCache
+
+    f, a, b = triple
+    sources = SourceCache()
+    compute_metrics(f, a, b, ["EN", "MI"], sources=sources)
+    compute_metrics(f.clone(), a.clone(), b.clone(), ["MI"], sources=sources)  # equal images are the same pair
+    with pytest.raises(ValueError, match="SourceCache was reused with different source images"):
+        compute_metrics(f, b, a, ["MI"], sources=sources)

@@ -26,6 +26,7 @@ from fusionlab.color import restore_color
 from fusionlab.data.io import write_image
 from fusionlab.errors import ConfigError
 from fusionlab.metrics import (
+    SourceCache,
     build_metric_collection,
     compute_metrics,
     compute_reference_metrics,
@@ -85,12 +86,16 @@ def metric_names_for(task: str, metrics: Sequence[str] | None, task_metrics: Map
         raise ConfigError(str(err.args[0]) if err.args else str(err)) from err
 
 
-def score(fused: Tensor, batch: dict, names: Sequence[str], convention: str) -> dict[str, Tensor]:
-    """Per-image metric values (float64) of a fused batch, plus PSNR_gt/SSIM_gt where a target exists."""
+def score(fused: Tensor, batch: dict, names: Sequence[str], convention: str,
+          sources: SourceCache | None = None) -> dict[str, Tensor]:
+    """Per-image metric values (float64) of a fused batch, plus PSNR_gt/SSIM_gt where a target exists.
+
+    ``sources``: one :class:`SourceCache` per batch, shared by the methods scored on it (same values, less work).
+    """
     f, a, b = (to_metric_range(t.float()) for t in (fused, batch["a"], batch["b"]))
     with warnings.catch_warnings():  # an undefined metric is NaN here and noted in results.md, not warned per image
         warnings.filterwarnings("ignore", message=r"metric \S+ is undefined", category=RuntimeWarning)
-        values = compute_metrics(f, a, b, names, convention=convention) if names else {}
+        values = compute_metrics(f, a, b, names, convention=convention, sources=sources) if names else {}
     if "target" in batch:
         values.update(compute_reference_metrics(f, to_metric_range(batch["target"].float())))
     return values
@@ -188,6 +193,7 @@ class EvaluationModule(L.LightningModule):
         dataset = dm.test_names[dataloader_idx]
         task = batch["task"][0]
         names = metric_names_for(task, self.metrics, self.task_metrics)
+        sources = SourceCache()  # the sources' intermediates, computed for the first method, reused by the rest
         for method in self.names:
             if not self._applies(method, task):
                 continue
@@ -195,14 +201,17 @@ class EvaluationModule(L.LightningModule):
                                 tile_overlap=self.tile_overlap, task=task, cbcr_a=batch.get("cbcr_a"),
                                 cbcr_b=batch.get("cbcr_b"))
             if self._pool is None:
-                self._score(method, dataset, names, batch, fused)
+                self._score(method, dataset, names, batch, fused, sources)
             else:
                 self._drain(keep=2)  # bounded: at most two fused batches wait for their scores
-                self._pending.append(self._pool.submit(self._score_in_worker, method, dataset, names, batch, fused))
+                self._pending.append(
+                    self._pool.submit(self._score_in_worker, method, dataset, names, batch, fused, sources)
+                )
 
-    def _score(self, method: str, dataset: str, names: Sequence[str], batch: dict, fused: Tensor) -> None:
+    def _score(self, method: str, dataset: str, names: Sequence[str], batch: dict, fused: Tensor,
+               sources: SourceCache | None = None) -> None:
         """Metrics, metric states, rows and kept images of one fused batch (in the scoring thread if overlapped)."""
-        values = score(fused, batch, names, self.convention)
+        values = score(fused, batch, names, self.convention, sources)
         collection = self.states[(method, dataset)]
         for metric in collection.values(copy_state=False):
             metric.update(fused, batch["a"], batch["b"], values=values[metric.name])

@@ -15,6 +15,7 @@ from fusionlab.metrics.registry import (
     compute_reference_metrics,
     to_metric_range,
 )
+from fusionlab.metrics.shared import SourceCache
 from fusionlab.metrics.tasks import TASK_METRICS, metrics_for_task
 from fusionlab.metrics.torchmetric import FusionMetric, FusionMetricCollection, build_metric_collection
 
@@ -25,6 +26,7 @@ __all__ = [
     "FusionMetric",
     "FusionMetricCollection",
     "MetricSpec",
+    "SourceCache",
     "TASK_METRICS",
     "build_metric_collection",
     "compute_metrics",

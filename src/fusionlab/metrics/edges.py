@@ -34,12 +34,15 @@ def _sum64(x: Tensor) -> Tensor:
 
 
 def _qabf_strength_angle(cache: Intermediates, name: str) -> tuple[Tensor, Tensor]:
-    # conv2(x, h_x) = -(correlation with h_x) = -gx; conv2(x, h_y) = gy (see shared.sobel3x3).
-    gx, sy = cache.sobel(name, "zeros")
-    sx = -gx
-    g = torch.sqrt(sx * sx + sy * sy)
-    alpha = torch.atan(sy / sx).masked_fill_(sx == 0, HALF_PI)  # the 0/0 and +-inf there are overwritten
-    return g, alpha
+    def build() -> tuple[Tensor, Tensor]:
+        # conv2(x, h_x) = -(correlation with h_x) = -gx; conv2(x, h_y) = gy (see shared.sobel3x3).
+        gx, sy = cache.sobel(name, "zeros")
+        sx = -gx
+        g = torch.sqrt(sx * sx + sy * sy)
+        alpha = torch.atan(sy / sx).masked_fill_(sx == 0, HALF_PI)  # the 0/0 and +-inf there are overwritten
+        return g, alpha
+
+    return build() if name == "f" else cache.source(("qabf_strength_angle", name), build)
 
 
 def _qabf_preservation(g_s: Tensor, a_s: Tensor, g_f: Tensor, a_f: Tensor) -> Tensor:

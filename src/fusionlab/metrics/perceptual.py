@@ -16,6 +16,7 @@ from fusionlab.metrics._ops import (
     gaussian_1d,
     image_mean,
     image_sum,
+    minmax_255,
     separable_filter,
 )
 from fusionlab.metrics.shared import Intermediates, ensure, sobel3x3
@@ -46,15 +47,18 @@ def qcb(
     f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None
 ) -> Tensor:
     """Chen-Blum Q_CB: saliency-weighted preservation of perceived local contrast (higher is better)."""
-    bsz = f.shape[0]
     h, w = f.shape[-2:]
-    imgs = ensure(cache, f, a, b).stretched()
-    r = freqspace_radius(h, w, h / 30.0, w / 30.0, imgs)
+    cache = ensure(cache, f, a, b)
+    r = freqspace_radius(h, w, h / 30.0, w / 30.0, f)
     csf = torch.exp(-((r / _F0) ** 2)) - _A * torch.exp(-((r / _F1) ** 2))
+
     # The CSF filter is global (FFT): float64, so its rounding stays ~1e-16 of the image's range even where the
     # image is black. The Gaussians are local sums: float32 there rounds relative to the local values only.
-    c = _local_contrast(fft_filter(imgs, csf).to(torch.float32))
-    ca, cb, cf = c[:bsz], c[bsz : 2 * bsz], c[2 * bsz :]
+    def contrast(x: Tensor) -> Tensor:
+        return _local_contrast(fft_filter(x, csf).to(torch.float32))
+
+    ca, cb = cache.source("qcb_contrast", lambda: contrast(cache.stretched_sources())).chunk(2)
+    cf = contrast(minmax_255(f))
 
     def preservation(cs: Tensor) -> Tensor:  # 1 where equal, also 0 == 0 (float32 makes exact zeros common)
         return torch.where(cs == cf, 1.0, torch.where(cs < cf, cs / cf, cf / cs))
@@ -77,11 +81,16 @@ def qcv(
     """
     bsz = f.shape[0]
     h, w = f.shape[-2:]
-    imgs = ensure(cache, f, a, b).stretched().to(torch.float32)
-    src, fused = imgs[: 2 * bsz], imgs[2 * bsz :].repeat(2, 1, 1, 1)
-    gx, gy = sobel3x3(src, "zeros")
-    saliency = block_reduce((gx * gx + gy * gy).pow_(_ALPHA / 2).to(torch.float64), _WINDOW, mean=False)
-    r = freqspace_radius(h, w, h / 8.0, w / 8.0, imgs)
+    cache = ensure(cache, f, a, b)
+    src = cache.stretched_sources().to(torch.float32)
+    fused = minmax_255(f).to(torch.float32).repeat(2, 1, 1, 1)
+
+    def source_saliency() -> Tensor:
+        gx, gy = sobel3x3(src, "zeros")
+        return block_reduce((gx * gx + gy * gy).pow_(_ALPHA / 2).to(torch.float64), _WINDOW, mean=False)
+
+    saliency = cache.source("qcv_saliency", source_saliency)
+    r = freqspace_radius(h, w, h / 8.0, w / 8.0, src)  # float32 like the images
     csf = 2.6 * (0.0192 + 0.144 * r) * torch.exp(-((0.144 * r) ** 1.1))
     err = fft_filter(src - fused, csf)
     dist = block_reduce((err * err).to(torch.float64), _WINDOW, mean=True)

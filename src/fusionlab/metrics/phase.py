@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from fusionlab.metrics._ops import gaussian_1d, separable_filter
+from fusionlab.metrics.shared import Intermediates, ensure
 
 _NSCALE, _NORIENT = 4, 6
 _MIN_WAVELENGTH, _MULT, _SIGMA_ONF, _DTHETA_ON_SIGMA = 3.0, 2.1, 0.55, 1.2
@@ -215,10 +216,17 @@ def _feature_agreement(maps: list[Tensor], masks: list[Tensor], fused: Tensor) -
     return best.flatten(1).sum(dim=1, dtype=torch.float64) / masks[-1].flatten(1).sum(dim=1)
 
 
-def qp(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
-    """Zhao's Q_P: how well F keeps the sources' phase-congruency features (PC, max and min moments)."""
+def qp(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None) -> Tensor:
+    """Zhao's Q_P: how well F keeps the sources' phase-congruency features (PC, max and min moments).
+
+    The sources' phase congruency (two thirds of the cost) comes from the cache's source store: in a
+    multi-method evaluation it is computed once per pair.
+    """
     bsz = f.shape[0]
-    pc, big, small = (t.split(bsz) for t in phase_congruency(torch.cat([a, b, f])))
+    cache = ensure(cache, f, a, b)
+    sources = cache.source("phase_congruency", lambda: phase_congruency(torch.cat([a, b])))
+    fused = phase_congruency(f)
+    pc, big, small = ((*s.split(bsz), t) for s, t in zip(sources, fused))
     pick_a = pc[0] > pc[1]
     pc_max = torch.where(pick_a, pc[0], pc[1])
     masks = [pc[0] > _FEATURE_THRESHOLD, pc[1] > _FEATURE_THRESHOLD, pc_max > _FEATURE_THRESHOLD]

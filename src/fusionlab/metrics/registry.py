@@ -28,7 +28,7 @@ from fusionlab.metrics import (
     statistics,
     vif,
 )
-from fusionlab.metrics.shared import Intermediates
+from fusionlab.metrics.shared import Intermediates, SourceCache
 
 CONVENTIONS = ("cddfuse", "tang", "vifb")
 """``cddfuse``: CDDFuse/DDFM/EMMA Python evaluator (default). ``tang``: Tang's MATLAB toolbox family.
@@ -176,12 +176,21 @@ def _call(fn: Callable, f: Tensor, a: Tensor, b: Tensor, convention: str, cache:
 
 
 def compute_metrics(
-    f: Tensor, a: Tensor, b: Tensor, names: Iterable[str] | None = None, convention: str = "cddfuse"
+    f: Tensor,
+    a: Tensor,
+    b: Tensor,
+    names: Iterable[str] | None = None,
+    convention: str = "cddfuse",
+    sources: SourceCache | None = None,
 ) -> dict[str, Tensor]:
     """Compute the named metrics (default :data:`DEFAULT_METRICS`) for a batch -> ``{name: (B,) float64}``.
 
-    Inputs are ``(B, 1, H, W)`` on 0..255 (use :func:`to_metric_range` on [0, 1] images). Raises KeyError
-    for unknown names, ValueError for an unknown convention, mismatched shapes or non-finite inputs.
+    Inputs are ``(B, 1, H, W)`` on 0..255 (use :func:`to_metric_range` on [0, 1] images). Scoring several fused
+    images of the same sources, pass one :class:`~fusionlab.metrics.shared.SourceCache` to every call: what
+    depends on the sources alone is then computed once (the same values; Qp's float32 FFTs, batched differently,
+    may round differently at ~1e-11 relative). Raises KeyError for unknown
+    names, ValueError for an unknown convention, mismatched shapes, non-finite inputs or a SourceCache bound to
+    other sources.
     """
     _check_convention(convention)
     names = _check_names(DEFAULT_METRICS if names is None else names)
@@ -189,7 +198,8 @@ def compute_metrics(
     f, a, b = imgs["f"], imgs["a"], imgs["b"]
     out: dict[str, Tensor] = {}
     shared: dict[str, dict[str, Tensor]] = {}
-    cache = Intermediates(f, a, b, sums={k: imgs[f"{k}_sum"] for k in ("f", "a", "b")})  # built once, shared
+    store = sources.bind(a, b) if sources is not None else None
+    cache = Intermediates(f, a, b, sums={k: imgs[f"{k}_sum"] for k in ("f", "a", "b")}, sources=store)
     with torch.no_grad():
         for name in names:
             spec = METRICS[name]

@@ -4,6 +4,10 @@ Why: EN, MI and CE all need the gray-level histograms; Qabf, Nabf and Qcv all st
 every windowed metric needs centred float32 copies of the images. :class:`Intermediates` builds each of them on
 first use and hands the same tensor to every later metric. A metric called on its own (no cache passed) builds
 a private one, so its value is the same with or without sharing (tested).
+
+:class:`SourceCache` goes one step further for multi-method evaluation: every method's fused image of one pair
+is scored against the same two sources, so what depends on the sources alone (their phase congruency, VIF scale
+maps, perceived contrast, histograms, Sobel responses) is computed for the first method and reused by the rest.
 """
 
 from __future__ import annotations
@@ -20,18 +24,68 @@ LEVELS = 256
 NAMES = ("f", "a", "b")
 
 
-class Intermediates:
-    """Lazy, memoised per-batch intermediates of ``(f, a, b)`` (each ``(B, 1, H, W)`` float64 on 0..255)."""
+class SourceCache:
+    """Intermediates of one pair of sources ``(a, b)``, kept while the fused images of several methods are scored.
 
-    def __init__(self, f: Tensor, a: Tensor, b: Tensor, sums: dict[str, Tensor] | None = None) -> None:
+    Pass the same instance to every :func:`~fusionlab.metrics.compute_metrics` call of the pair. The first call
+    binds it to its sources; a later call with different sources is a bug in the caller and raises ValueError
+    (comparing the images costs ~0.1 ms against the seconds a wrong reuse would silently cost in correctness).
+    """
+
+    def __init__(self) -> None:
+        self._sources: tuple[Tensor, Tensor] | None = None
+        self.store: dict[object, object] = {}
+
+    def bind(self, a: Tensor, b: Tensor) -> dict[object, object]:
+        """The store of these sources (bound on first use)."""
+        if self._sources is None:
+            self._sources = (a, b)
+        else:
+            ka, kb = self._sources
+            same = ka.shape == a.shape and kb.shape == b.shape and torch.equal(ka, a) and torch.equal(kb, b)
+            if not same:
+                raise ValueError(
+                    "a SourceCache was reused with different source images; create one SourceCache per pair"
+                )
+        return self.store
+
+
+class Intermediates:
+    """Lazy, memoised per-batch intermediates of ``(f, a, b)`` (each ``(B, 1, H, W)`` float64 on 0..255).
+
+    ``sources`` (a :class:`SourceCache` store) holds what depends on ``a`` and ``b`` only, across calls.
+    """
+
+    def __init__(
+        self,
+        f: Tensor,
+        a: Tensor,
+        b: Tensor,
+        sums: dict[str, Tensor] | None = None,
+        sources: dict[object, object] | None = None,
+    ) -> None:
         self.images = {"f": f, "a": a, "b": b}
         self._store: dict[object, object] = {("sum", k): v for k, v in (sums or {}).items()}
+        self._sources: dict[object, object] = sources if sources is not None else {}
 
     def get(self, key: object, build: Callable[[], T]) -> T:
         """The value stored under ``key``, built by ``build()`` the first time it is asked for."""
         if key not in self._store:
             self._store[key] = build()
         return self._store[key]  # type: ignore[return-value]
+
+    def source(self, key: object, build: Callable[[], T]) -> T:
+        """Like :meth:`get`, for a value computed from ``a`` and ``b`` alone: shared by every fused image of them.
+
+        The value must not be modified in place by its users.
+        """
+        if key not in self._sources:
+            self._sources[key] = build()
+        return self._sources[key]  # type: ignore[return-value]
+
+    def _named(self, name: str, key: object, build: Callable[[], T]) -> T:
+        """:meth:`source` for a source image's intermediate, :meth:`get` for the fused image's."""
+        return self.get(key, build) if name == "f" else self.source(key, build)
 
     def total(self, name: str) -> Tensor:
         """Per-image sum of image ``name`` ``(B,)`` (``compute_metrics`` hands over those of its input check)."""
@@ -46,11 +100,11 @@ class Intermediates:
         def build() -> Tensor:
             return torch.round(self.images[name]).clamp_(0, LEVELS - 1).to(torch.int32).flatten(1)
 
-        return self.get(("levels", name), build)
+        return self._named(name, ("levels", name), build)
 
     def histogram(self, name: str) -> Tensor:
         """256-bin gray-level histogram of image ``name``: ``(B, 256)`` float64 counts."""
-        return self.get(("hist", name), lambda: histogram(self.levels(name), LEVELS))
+        return self._named(name, ("hist", name), lambda: histogram(self.levels(name), LEVELS))
 
     @property
     def integral(self) -> bool:
@@ -72,13 +126,13 @@ class Intermediates:
             x = self.images[name]
             return (x - x.mean(dim=(-2, -1), keepdim=True)).to(torch.float32)
 
-        return self.get(("centred32", name), build)
+        return self._named(name, ("centred32", name), build)
 
-    def stretched(self) -> Tensor:
-        """``minmax_255`` of ``cat([a, b, f])`` (Liu's ``normalize1``), float64: Qcb and Qcv both start there."""
+    def stretched_sources(self) -> Tensor:
+        """``minmax_255`` of ``cat([a, b])`` (Liu's ``normalize1``, per image), float64: Qcb and Qcv start there."""
         from fusionlab.metrics._ops import minmax_255
 
-        return self.get("stretched", lambda: minmax_255(torch.cat([self.images[k] for k in ("a", "b", "f")])))
+        return self.source("stretched", lambda: minmax_255(torch.cat([self.images["a"], self.images["b"]])))
 
     def sobel(self, name: str, padding: str = "zeros") -> tuple[Tensor, Tensor]:
         """Unscaled 3x3 Sobel correlations ``(gx, gy)`` of image ``name``, 'same' size, float32.
@@ -87,7 +141,9 @@ class Intermediates:
         'reflect' or 'replicate'. On integer images the responses are exact integers (|g| <= 1020) in float32,
         so Qabf (zeros) and Nabf (reflect) lose nothing to the cheaper type.
         """
-        return self.get(("sobel", name, padding), lambda: sobel3x3(self.images[name].to(torch.float32), padding))
+        return self._named(
+            name, ("sobel", name, padding), lambda: sobel3x3(self.images[name].to(torch.float32), padding)
+        )
 
 
 def histogram(levels: Tensor, bins: int) -> Tensor:

@@ -25,43 +25,67 @@ _VIFF_WEIGHTS = (1.0 / 2.15, 0.0, 0.15 / 2.15, 1.0 / 2.15)
 _VIFF_C = 1e-7
 
 
-def _scale_maps(refs: list[Tensor], dist: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
-    """Per scale (g, sigma_ref^2, sigma_v^2), each ``(n_ref, B, 1, h, w)``, after the clamping rules of
-    ``vifp_mscale.m``.
+def _taps(scale: int) -> list[float]:
+    n = 2 ** (4 - scale + 1) + 1
+    return gaussian_1d(n, n / 5.0, torch.empty(0, dtype=torch.float64)).tolist()
 
-    The references share the distorted (fused) image: all images are filtered in one batched call, the
-    fused image's statistics broadcast against every reference, and the rules run in place.
+
+def _source_scales(refs: Tensor) -> list[tuple[Tensor, Tensor, Tensor, Tensor, Tensor]]:
+    """Per scale, what the references (the sources, ``(n_ref * B, 1, H, W)``) contribute on their own.
+
+    ``(decimated images, local means, variances clamped at 0, flat = variance < eps, variances zeroed where
+    flat)``, each per scale. They do not depend on the fused image, so a multi-method evaluation computes them
+    once per pair (:meth:`~fusionlab.metrics.shared.Intermediates.source`).
     """
-    n_ref, bsz = len(refs), dist.shape[0]
-    stack = torch.cat([*refs, dist], dim=0)  # (n_ref + 1) * B images
     out = []
+    stack = refs
     for scale in range(1, 5):
-        n = 2 ** (4 - scale + 1) + 1
-        taps = gaussian_1d(n, n / 5.0, torch.empty(0, dtype=torch.float64)).tolist()
+        taps = _taps(scale)
         if scale > 1:
             stack = separable_filter(stack, taps, step=2)
         k = stack.shape[0]
-        maps = torch.empty((2 * k + n_ref * bsz, *stack.shape[1:]), dtype=stack.dtype, device=stack.device)
-        maps[:k] = stack
-        torch.mul(stack, stack, out=maps[k : 2 * k])
-        refs_s, dist_s = stack[: n_ref * bsz].unflatten(0, (n_ref, bsz)), stack[n_ref * bsz :]
-        torch.mul(refs_s, dist_s, out=maps[2 * k :].unflatten(0, (n_ref, bsz)))
+        moments = separable_filter(torch.cat([stack, stack * stack]), taps)
+        mu, s1 = moments[:k], moments[k:]
+        s1.sub_(mu * mu).clamp_(min=0)
+        flat = s1 < _EPS
+        out.append((stack, mu, s1, flat, s1.masked_fill(flat, 0.0)))
+    return out
+
+
+def _scale_maps(
+    sources: list[tuple[Tensor, Tensor, Tensor, Tensor, Tensor]], n_ref: int, dist: Tensor
+) -> list[tuple[Tensor, Tensor, Tensor]]:
+    """Per scale (g, sigma_ref^2, sigma_v^2), each ``(n_ref, B, 1, h, w)``, after the clamping rules of
+    ``vifp_mscale.m``.
+
+    The references share the distorted (fused) image: its moments and its cross moments with every reference
+    come from one batched filtering call, and the rules run in place.
+    """
+    bsz = dist.shape[0]
+    out = []
+    for scale, (refs_flat, mu_flat, s1_flat, flat_flat, s1_kept_flat) in enumerate(sources, start=1):
+        taps = _taps(scale)
+        if scale > 1:
+            dist = separable_filter(dist, taps, step=2)
+        refs_s = refs_flat.unflatten(0, (n_ref, bsz))
+        maps = torch.empty((2 * bsz + n_ref * bsz, *dist.shape[1:]), dtype=dist.dtype, device=dist.device)
+        maps[:bsz] = dist
+        torch.mul(dist, dist, out=maps[bsz : 2 * bsz])
+        torch.mul(refs_s, dist, out=maps[2 * bsz :].unflatten(0, (n_ref, bsz)))
         moments = separable_filter(maps, taps)
-        mu, sq, cross = moments[:k], moments[k : 2 * k], moments[2 * k :].unflatten(0, (n_ref, bsz))
-        mu_r, mu_d = mu[: n_ref * bsz].unflatten(0, (n_ref, bsz)), mu[n_ref * bsz :]
-        s1 = sq[: n_ref * bsz].unflatten(0, (n_ref, bsz)).sub_(mu_r * mu_r).clamp_(min=0)
-        s2 = sq[n_ref * bsz :].sub_(mu_d * mu_d).clamp_(min=0)
+        mu_d, s2, cross = moments[:bsz], moments[bsz : 2 * bsz], moments[2 * bsz :].unflatten(0, (n_ref, bsz))
+        mu_r, s1 = mu_flat.unflatten(0, (n_ref, bsz)), s1_flat.unflatten(0, (n_ref, bsz))
+        s2.sub_(mu_d * mu_d).clamp_(min=0)
         s12 = cross.sub_(mu_r * mu_d)
 
         g = s12 / (s1 + _EPS)
         sv = s2 - g * s12
-        flat_ref, flat_dist = s1 < _EPS, (s2 < _EPS).expand_as(s1)
+        flat_ref, flat_dist = flat_flat.unflatten(0, (n_ref, bsz)), (s2 < _EPS).expand_as(s1)
         g.masked_fill_(flat_ref | flat_dist, 0.0)
         sv = torch.where(flat_ref, s2, sv).masked_fill_(flat_dist, 0.0)
-        s1.masked_fill_(flat_ref, 0.0)
         sv = torch.where(g < 0, s2, sv).clamp_(min=_EPS)
         g.clamp_(min=0)
-        out.append((g, s1, sv))
+        out.append((g, s1_kept_flat.unflatten(0, (n_ref, bsz)), sv))
     return out
 
 
@@ -81,10 +105,11 @@ def vif_and_viff(
     f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None
 ) -> dict[str, Tensor]:
     """VIF and VIFF from one pass over the shared per-scale maps (the expensive part of both)."""
+    sources = ensure(cache, f, a, b).source("vif_scales", lambda: _source_scales(torch.cat([a, b])))
     num = torch.zeros(2, f.shape[0], dtype=f.dtype, device=f.device)
     den = torch.zeros_like(num)
     viff_total = torch.zeros(f.shape[0], dtype=f.dtype, device=f.device)
-    for weight, (g, s1, sv) in zip(_VIFF_WEIGHTS, _scale_maps([a, b], f)):
+    for weight, (g, s1, sv) in zip(_VIFF_WEIGHTS, _scale_maps(sources, 2, f)):
         info, ref_info = _vifp_sums(g, s1, sv, _VIF_NOISE)
         num += info
         den += ref_info

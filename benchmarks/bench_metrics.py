@@ -15,6 +15,11 @@ The reference is the first of: ``--reference FILE``; a ``*.py`` in ``$FUSIONLAB_
 float64, written from the definitions, checked against fusionlab in tests/metrics/test_numpy_baseline.py).
 It is imported from where it lies, never copied. numpy does not use the torch thread setting. Issue 13 targets:
 total >= 5x at 2 threads, >= 3x at 1 thread, FMI_pixel >= 10x, no metric slower than the reference.
+
+A second table times what a multi-method evaluation does per pair: the fused images of the five classical rules
+scored with each task's standard set, every call on its own or all sharing one ``SourceCache`` (what the
+sources alone determine is computed once). One pair per task (MSRS 00004N, MEF ICCV_01, Lytro 01), at the
+largest thread count; ``--no-methods`` skips it.
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ import statistics
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from fusionlab.baselines import build_baseline
 from fusionlab.data.io import luma_u8, read_image
-from fusionlab.metrics import DEFAULT_METRICS, compute_metrics
+from fusionlab.metrics import DEFAULT_METRICS, TASK_METRICS, SourceCache, compute_metrics, to_metric_range
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -105,6 +112,44 @@ def measure(names: list[str], args, tensors, arrays, ref: dict[str, Callable]) -
     return out
 
 
+METHOD_PAIRS = {  # task -> (dataset, source a, source b), under the data root
+    "ivif": ("MSRS 00004N", "msrs/test/ir/00004N.png", "msrs/test/vi/00004N.png"),
+    "mef": ("MEF ICCV_01", "mef/input/ICCV_01/ICCV_01_A.jpg", "mef/input/ICCV_01/ICCV_01_B.jpg"),
+    "mff": ("Lytro 01", "lytro/lytro-01-A.jpg", "lytro/lytro-01-B.jpg"),
+}
+RULES = ("average", "max", "laplacian", "wavelet", "gff")
+
+
+def score_all(fused: list[torch.Tensor], a: torch.Tensor, b: torch.Tensor, names: list[str], share: bool) -> None:
+    """Score every fused image of one pair, each call alone or all with one fresh SourceCache."""
+    sources = SourceCache() if share else None
+    for f in fused:
+        compute_metrics(f, a, b, names, sources=sources)
+
+
+def measure_methods(args) -> list[str]:
+    """Table rows: per task, ms per fused image scored alone against with one SourceCache for the pair."""
+    data = Path(os.environ.get("FUSIONLAB_DATA") or SHARED / "data")
+    rows = []
+    for task, (label, pa, pb) in METHOD_PAIRS.items():
+        a, b = (torch.from_numpy(luma_u8(read_image(data / p))).float().div(255)[None, None] for p in (pa, pb))
+        with torch.no_grad():
+            fused = [to_metric_range(build_baseline(rule)(a, b).clamp(0, 1)) for rule in RULES]
+        a64, b64 = to_metric_range(a), to_metric_range(b)
+        names = TASK_METRICS[task]
+
+        t_alone, t_shared = interleaved(
+            [partial(score_all, fused, a64, b64, names, False), partial(score_all, fused, a64, b64, names, True)],
+            max(3, args.repeat // 2),
+            args.stat,
+        )
+        n = len(fused)
+        h, w = a.shape[-2:]
+        rows.append(f"| {task} ({len(names)} metrics) | {label}, {w}x{h} | {t_alone / n * 1e3:.0f} | "
+                    f"{t_shared / n * 1e3:.0f} | {t_alone / t_shared:.2f}x |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -113,6 +158,7 @@ def main() -> None:
     parser.add_argument("--image", default="00004N")
     parser.add_argument("--fmi", action="store_true", help="also time FMI_pixel")
     parser.add_argument("--reference", default=None, help="a .py file defining baseline_metrics()")
+    parser.add_argument("--no-methods", action="store_true", help="skip the multi-method (SourceCache) table")
     args = parser.parse_args()
     warnings.simplefilter("ignore", RuntimeWarning)
     ref, ref_path = load_reference(args.reference)
@@ -138,6 +184,13 @@ def main() -> None:
         label = "**total (default set, one call)**" if name == "total" else name
         print(f"| {label}{cells} |")
     print(f"\n({torch.get_num_threads()} torch thread(s) last; speed-up = numpy time / fusionlab time)")
+    if not args.no_methods:
+        rows = measure_methods(args)
+        print(f"\nScoring the {len(RULES)} classical rules' fused images of one pair with the task's standard set, "
+              f"{torch.get_num_threads()} thread(s), {args.stat} of {max(3, args.repeat // 2)}:\n")
+        print("| task set | pair | ms per fused image, each call alone | with one SourceCache | speed-up |")
+        print("|---|---|---:|---:|---:|")
+        print("\n".join(rows))
 
 
 if __name__ == "__main__":

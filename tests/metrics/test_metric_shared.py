@@ -130,8 +130,12 @@ def test_source_cache_across_fused_images_changes_no_value(triple) -> None:
             alone = compute_metrics(f, a, b, names)
             for name in names:
                 torch.testing.assert_close(shared[name], alone[name], rtol=0, atol=0, equal_nan=True, msg=name)
-    for key in ("phase_congruency", "vif_scales", "qcb_contrast", "qcv_saliency", ("hist", "a"), ("sobel", "b", "zeros")):
+    kept = ("qp_sources", "vif_scales", "qcb_contrast", "qcv_saliency", ("hist", "a"), ("sobel", "b", "zeros"),
+            ("mef", 0), ("mef", 2), "prewitt")
+    for key in kept:
         assert key in sources.store, key
+    moments = [k for k in sources.store if isinstance(k, tuple) and k[0] == "local_moments"]
+    assert len(moments) == 3  # Yang's 7x7, Piella's 11x11 on the images and on their edges
 
 
 def test_source_cache_refuses_other_sources(triple) -> None:

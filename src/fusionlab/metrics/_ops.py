@@ -8,6 +8,8 @@ All helpers take ``(B, 1, H, W)`` float64 tensors and stay on the input's device
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -207,6 +209,7 @@ def local_moments(
     taps: Tensor | list[float],
     exact: bool = True,
     flat: list[Tensor] | None = None,
+    fixed: tuple[Callable[[object, Callable[[], Any]], Any], object, int] | None = None,
 ) -> tuple[list[Tensor], list[Tensor], dict[tuple[int, int], Tensor]]:
     """Local means, variances and covariances of ``images`` over 'valid' separable windows ``taps``.
 
@@ -214,23 +217,63 @@ def local_moments(
     ``exact``, an image that is constant on a window gets exactly its value as mean and 0 as variance and
     as covariance with any image there, as exact arithmetic gives (see :func:`constant_windows`); ``flat`` passes
     those masks when the caller already has them for this window size.
+
+    ``fixed = (memo, key, k)``: the first ``k`` images are the same across calls (the sources, while several
+    fused images of them are scored). Their statistics, those of the pairs among them and their masks are built
+    by ``memo(key', build)`` (e.g. :meth:`~fusionlab.metrics.shared.Intermediates.source`) once; every value is
+    what the plain call gives (each image is filtered on its own either way).
     Returns ``(means, variances, {pair: covariance})``.
     """
-    n = len(images)
+    taps = taps.tolist() if isinstance(taps, Tensor) else list(taps)
+    n, size = len(images), len(taps)
+    memo, key, k = fixed if fixed is not None else (None, None, 0)
+    inner = [p for p in pairs if max(p) < k]
+
+    def statistics(idx: list[int], own_pairs: list[tuple[int, int]], masks: list[Tensor] | None) -> tuple:
+        """(raw means, means, variances, {pair: cov}, masks) of images ``idx`` and the pairs among them."""
+        if not idx:
+            return {}, {}, {}, {}, {}
+        bsz = images[0].shape[0]
+        subset = [images[i] for i in idx]
+        stack = torch.cat([*subset, *(x * x for x in subset), *(images[i] * images[j] for i, j in own_pairs)])
+        m = separable_filter(stack, taps).split(bsz)
+        c = len(idx)
+        raw = dict(zip(idx, m[:c]))
+        variances = {i: (sq - raw[i] * raw[i]).clamp(min=0) for i, sq in zip(idx, m[c : 2 * c])}
+        covs = {p: cr - raw[p[0]] * raw[p[1]] for p, cr in zip(own_pairs, m[2 * c :])}
+        means = dict(raw)
+        if exact:
+            if masks is None:
+                masks = list(constant_windows(torch.cat(subset), size).split(bsz))
+            masks_by = dict(zip(idx, masks))
+            for i in idx:
+                if masks_by[i].any():  # the window's first pixel is its constant value
+                    corner = images[i][..., : masks_by[i].shape[-2], : masks_by[i].shape[-1]]
+                    means[i] = torch.where(masks_by[i], corner, means[i])
+                    variances[i] = torch.where(masks_by[i], 0.0, variances[i])
+            for (i, j), cv in covs.items():
+                covs[(i, j)] = torch.where(masks_by[i] | masks_by[j], 0.0, cv)
+            masks = masks_by
+        return raw, means, variances, covs, masks
+
+    outer = list(range(k, n))
+    if k:
+        src = memo(("local_moments", key, tuple(taps), tuple(inner), exact),
+                   lambda: statistics(list(range(k)), inner, flat[:k] if flat is not None else None))  # fmt: skip
+    else:
+        src = ({}, {}, {}, {}, {})
+    rest = statistics(outer, [p for p in pairs if min(p) >= k], flat[k:] if flat is not None else None)
+    raw = {**src[0], **rest[0]}
+    means, variances = {**src[1], **rest[1]}, {**src[2], **rest[2]}
+    covs = {**src[3], **rest[3]}
     bsz = images[0].shape[0]
-    stack = torch.cat([*images, *(x * x for x in images), *(images[i] * images[j] for i, j in pairs)])
-    m = separable_filter(stack, taps).split(bsz)
-    means, squares, cross = list(m[:n]), m[n : 2 * n], m[2 * n :]
-    variances = [(sq - mu * mu).clamp(min=0) for sq, mu in zip(squares, means)]
-    covs = {p: c - means[p[0]] * means[p[1]] for p, c in zip(pairs, cross)}
-    if exact:
-        size = len(taps)
-        flat = flat if flat is not None else constant_windows(torch.cat(images), size).split(bsz)
-        for i in range(n):
-            if flat[i].any():  # the window's first pixel is its constant value
-                corner = images[i][..., : flat[i].shape[-2], : flat[i].shape[-1]]
-                means[i] = torch.where(flat[i], corner, means[i])
-                variances[i] = torch.where(flat[i], 0.0, variances[i])
-        for (i, j), c in covs.items():
-            covs[(i, j)] = torch.where(flat[i] | flat[j], 0.0, c)
-    return means, variances, covs
+    across = [p for p in pairs if min(p) < k <= max(p)]  # a source with another image: filtered here
+    if across:
+        m = separable_filter(torch.cat([images[i] * images[j] for i, j in across]), taps).split(bsz)
+        for (i, j), cr in zip(across, m):
+            cv = cr - raw[i] * raw[j]
+            if exact:
+                masks = {**(src[4] or {}), **(rest[4] or {})}
+                cv = torch.where(masks[i] | masks[j], 0.0, cv)
+            covs[(i, j)] = cv
+    return [means[i] for i in range(n)], [variances[i] for i in range(n)], {p: covs[p] for p in pairs}

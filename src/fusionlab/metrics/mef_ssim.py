@@ -28,13 +28,15 @@ is off by 1.2e-6 relative, one window of the mean; the exact treatment agrees wi
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fusionlab.metrics._ops import constant_windows, gaussian_1d, image_mean, local_moments
+from fusionlab.metrics._ops import constant_windows, gaussian_1d, image_mean, local_moments, separable_filter
+from fusionlab.metrics.shared import Intermediates
 
 _WIN = 11
 _C = (0.03 * 255.0) ** 2
@@ -42,17 +44,17 @@ _EPS = torch.finfo(torch.float64).eps  # MATLAB eps
 _LEVEL_WEIGHTS = (0.0448, 0.2856, 0.3001)
 
 
-def _mef_ssim_level(f: Tensor, a: Tensor, b: Tensor) -> Tensor:
-    """Single-scale MEF-SSIM of F against the sequence (a, b), per image; NaN if smaller than 11x11."""
-    if min(f.shape[-2:]) < _WIN:
-        return torch.full((f.shape[0],), float("nan"), dtype=f.dtype, device=f.device)
+def _desired_patch(a: Tensor, b: Tensor) -> tuple[Tensor, ...]:
+    """What the sequence (a, b) alone fixes at one level: per window the scale ``s`` and weights ``alpha_k`` of
+    the desired patch, its variance, the flat masks of a and b, and their Gaussian means (raw) for the cross
+    moments with F."""
     n = float(_WIN * _WIN)
-    flat = list(constant_windows(torch.cat([a, b, f, a + b]), _WIN).split(f.shape[0]))  # shared by both windows
+    flat = list(constant_windows(torch.cat([a, b, a + b]), _WIN).split(a.shape[0]))  # shared by both windows
     flat_sum = flat.pop()  # a + b constant: a - mu_a = -(b - mu_b), equal weights, so r = 0 exactly
-    (_, _), (va, vb), cab = local_moments([a, b], [(0, 1)], [1.0 / _WIN] * _WIN, flat=flat[:2])
-    (_, _, _), (ga, gb, gf), cg = local_moments(
-        [a, b, f], [(0, 1), (0, 2), (1, 2)], gaussian_1d(_WIN, 1.5, f), flat=flat
-    )
+    (_, _), (va, vb), cab = local_moments([a, b], [(0, 1)], [1.0 / _WIN] * _WIN, flat=flat)
+    taps = gaussian_1d(_WIN, 1.5, a).tolist()
+    (_, _), (ga, gb), cg = local_moments([a, b], [(0, 1)], taps, flat=flat)
+    raw_means = separable_filter(torch.cat([a, b]), taps).chunk(2)
     norm_a, norm_b = torch.sqrt(n * va), torch.sqrt(n * vb)  # |x_k - mu_k| over the box window
     ed_a, ed_b = norm_a + 0.001, norm_b + 0.001
     norm_sum = torch.sqrt((n * (va + vb + 2 * cab[(0, 1)])).clamp(min=0))  # |sum_k x_k - mean|
@@ -68,7 +70,26 @@ def _mef_ssim_level(f: Tensor, a: Tensor, b: Tensor) -> Tensor:
     positive = (norm_r2 > 0) & ~flat_sum
     s = torch.where(positive, torch.maximum(ed_a, ed_b) / torch.sqrt(torch.where(positive, norm_r2, 1.0)), 0.0)
     var_r = s * s * (al_a * al_a * ga + al_b * al_b * gb + 2 * al_a * al_b * cg[(0, 1)])
-    cov_rf = s * (al_a * cg[(0, 2)] + al_b * cg[(1, 2)])
+    return s, al_a, al_b, var_r, flat[0], flat[1], raw_means[0], raw_means[1]
+
+
+def _mef_ssim_level(f: Tensor, a: Tensor, b: Tensor, cache: Intermediates | None = None, level: int = 0) -> Tensor:
+    """Single-scale MEF-SSIM of F against the sequence (a, b), per image; NaN if smaller than 11x11.
+
+    The desired patch depends on (a, b) only: with a ``cache`` it is kept in the source store per ``level``.
+    """
+    if min(f.shape[-2:]) < _WIN:
+        return torch.full((f.shape[0],), float("nan"), dtype=f.dtype, device=f.device)
+    build = functools.partial(_desired_patch, a, b)
+    s, al_a, al_b, var_r, flat_a, flat_b, mu_a, mu_b = build() if cache is None else cache.source(("mef", level), build)
+    # F's Gaussian moments and its covariances with a and b, as local_moments computes them
+    taps = gaussian_1d(_WIN, 1.5, f).tolist()
+    mu_f, sq_f, cr_a, cr_b = separable_filter(torch.cat([f, f * f, a * f, b * f]), taps).chunk(4)
+    flat_f = constant_windows(f, _WIN)
+    gf = torch.where(flat_f, 0.0, (sq_f - mu_f * mu_f).clamp(min=0))
+    cov_af = torch.where(flat_a | flat_f, 0.0, cr_a - mu_a * mu_f)
+    cov_bf = torch.where(flat_b | flat_f, 0.0, cr_b - mu_b * mu_f)
+    cov_rf = s * (al_a * cov_af + al_b * cov_bf)
     q = (2 * cov_rf + _C) / (var_r + gf + _C)
     return image_mean(q)
 
@@ -81,32 +102,40 @@ def _halve(x: Tensor) -> Tensor:
     return F.avg_pool2d(x, 2)
 
 
-def mef_ssim_levels(f: Tensor, a: Tensor, b: Tensor, levels: int = len(_LEVEL_WEIGHTS)) -> list[Tensor]:
+def mef_ssim_levels(
+    f: Tensor, a: Tensor, b: Tensor, levels: int = len(_LEVEL_WEIGHTS), cache: Intermediates | None = None
+) -> list[Tensor]:
     """Q_l of MEF-MS-SSIM for l = 1..levels (the first one is single-scale MEF-SSIM)."""
-    out = [_mef_ssim_level(f, a, b)]
-    for _ in range(levels - 1):
+    out = [_mef_ssim_level(f, a, b, cache, 0)]
+    for level in range(1, levels):
         f, a, b = (_halve(x) for x in (f, a, b))
-        out.append(_mef_ssim_level(f, a, b))
+        out.append(_mef_ssim_level(f, a, b, cache, level))
     return out
 
 
-def mef_family(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> dict[str, Tensor]:
+def mef_family(
+    f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None
+) -> dict[str, Tensor]:
     """MEF_SSIM and MEF_MSSSIM from one multi-scale pass (MEF_SSIM is its first level)."""
     if min(f.shape[-2:]) / 2 ** (len(_LEVEL_WEIGHTS) - 1) < _WIN:
-        single = _mef_ssim_level(f, a, b)
+        single = _mef_ssim_level(f, a, b, cache, 0)
         return {"MEF_SSIM": single, "MEF_MSSSIM": torch.full_like(single, float("nan"))}
-    q = mef_ssim_levels(f, a, b)
+    q = mef_ssim_levels(f, a, b, cache=cache)
     weights = torch.tensor(_LEVEL_WEIGHTS, dtype=f.dtype, device=f.device)
     weights = weights / weights.sum()
     ms = torch.prod(torch.stack(q) ** weights.view(-1, 1), dim=0)
     return {"MEF_SSIM": q[0], "MEF_MSSSIM": ms}
 
 
-def mef_ssim(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+def mef_ssim(
+    f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None
+) -> Tensor:
     """Single-scale MEF-SSIM of F with the sources as the exposure sequence (higher is better)."""
-    return _mef_ssim_level(f, a, b)
+    return _mef_ssim_level(f, a, b, cache, 0)
 
 
-def mef_msssim(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+def mef_msssim(
+    f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None
+) -> Tensor:
     """3-level MEF-MS-SSIM, the number MEFB reports as "MEF_SSIM"; NaN if min(H, W) < 44."""
-    return mef_family(f, a, b, convention)["MEF_MSSSIM"]
+    return mef_family(f, a, b, convention, cache)["MEF_MSSSIM"]

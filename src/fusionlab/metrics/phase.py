@@ -82,9 +82,11 @@ def _filters(h: int, w: int, device: torch.device) -> tuple[Tensor, list[tuple[f
         dc = cos_t * math.cos(angle) + sin_t * math.sin(angle)
         spread = torch.exp(-(torch.atan2(ds, dc).abs() ** 2) / (2 * theta_sigma**2))
         filters = torch.stack([lg * spread for lg in log_gabor])
-        spatial = torch.fft.ifft2(filters).real * math.sqrt(h * w)
-        sum_an2 = (spatial**2).sum()
-        sum_aiaj = sum((spatial[i] * spatial[j]).sum() for i in range(_NSCALE) for j in range(i + 1, _NSCALE))
+        # The reference sums products of the spatial filters real(ifft2(F)) * sqrt(HW). By Parseval those sums
+        # are sums over frequencies of the filters' even parts Fe(k) = (F(k) + F(-k)) / 2 (F is real): no FFT.
+        even = (filters + torch.roll(filters.flip(-2, -1), (1, 1), (-2, -1))) / 2
+        sum_an2 = (even**2).sum()
+        sum_aiaj = sum((even[i] * even[j]).sum() for i in range(_NSCALE) for j in range(i + 1, _NSCALE))
         em_n = (filters[0] ** 2).sum()
         noise.append((em_n.item(), sum_an2.item(), sum_aiaj.item()))
         bank.append(filters)
@@ -198,19 +200,41 @@ def phase_congruency(img: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return pc, (trace + denom) / 2, (trace - denom) / 2
 
 
-def _feature_agreement(maps: list[Tensor], masks: list[Tensor], fused: Tensor) -> Tensor:
-    """``correlation_coeffcient`` of ``metricZhao.m``: masked local correlations with F, best of three, mean."""
+def _source_features(a: Tensor, b: Tensor) -> tuple[list[Tensor], list[tuple[list[Tensor], ...]]]:
+    """What Q_P needs from the sources alone: the feature masks and, per feature (PC, M, m), the masked maps of
+    A, B and the "max" source and their local first and second moments (11x11 Gaussian, zero padding)."""
+    bsz = a.shape[0]
+    pc, big, small = (t.split(bsz) for t in phase_congruency(torch.cat([a, b])))
+    pick_a = pc[0] > pc[1]
+    pc_max = torch.where(pick_a, pc[0], pc[1])
+    masks = [pc[0] > _FEATURE_THRESHOLD, pc[1] > _FEATURE_THRESHOLD, pc_max > _FEATURE_THRESHOLD]
+    taps = gaussian_1d(11, 1.5, pc[0])
+    features = []
+    for feature in (pc, big, small):
+        maximum = torch.where(pick_a, feature[0], feature[1])
+        # 0 outside the source's mask, as the toolbox's zero-initialised result maps
+        maps = [torch.where(m, x, 0.0) for x, m in zip([feature[0], feature[1], maximum], masks)]
+        moments = separable_filter(torch.cat([*maps, *(x * x for x in maps)]), taps, padding="zeros").split(bsz)
+        features.append((maps, list(moments[:3]), list(moments[3:])))
+    return masks, features
+
+
+def _feature_agreement(maps: list[Tensor], mu: list[Tensor], sq: list[Tensor], masks: list[Tensor],
+                       fused: Tensor) -> Tensor:
+    """``correlation_coeffcient`` of ``metricZhao.m``: masked local correlations with F, best of three, mean.
+
+    ``maps`` (masked source features) with their local means ``mu`` and squares ``sq`` come from
+    :func:`_source_features`; F's moments and the cross moments are computed here.
+    """
     taps = gaussian_1d(11, 1.5, fused)
-    maps = [torch.where(m, x, 0.0) for x, m in zip(maps, masks)]
     k = len(maps)
-    stack = torch.cat([*maps, fused, *(x * x for x in maps), fused * fused, *(x * fused for x in maps)])
-    moments = separable_filter(stack, taps, padding="zeros").split(fused.shape[0])
-    mu, sq, cross = moments[: k + 1], moments[k + 1 : 2 * k + 2], moments[2 * k + 2 :]
-    var_f = sq[k] - mu[k] * mu[k]
+    moments = separable_filter(torch.cat([fused, fused * fused, *(x * fused for x in maps)]), taps, padding="zeros")
+    mu_f, sq_f, *cross = moments.split(fused.shape[0])
+    var_f = sq_f - mu_f * mu_f
     rhos = []
-    for i in range(k):  # 0 outside the source's mask, as the toolbox's zero-initialised result maps
+    for i in range(k):  # 0 outside the source's mask
         var = sq[i] - mu[i] * mu[i]
-        rho = (cross[i] - mu[i] * mu[k] + _C) / (torch.sqrt((var * var_f).abs()) + _C)
+        rho = (cross[i] - mu[i] * mu_f + _C) / (torch.sqrt((var * var_f).abs()) + _C)
         rhos.append(torch.where(masks[i], rho, 0.0))
     best = torch.stack(rhos).amax(dim=0)
     return best.flatten(1).sum(dim=1, dtype=torch.float64) / masks[-1].flatten(1).sum(dim=1)
@@ -219,19 +243,12 @@ def _feature_agreement(maps: list[Tensor], masks: list[Tensor], fused: Tensor) -
 def qp(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None) -> Tensor:
     """Zhao's Q_P: how well F keeps the sources' phase-congruency features (PC, max and min moments).
 
-    The sources' phase congruency (two thirds of the cost) comes from the cache's source store: in a
-    multi-method evaluation it is computed once per pair.
+    The sources' part (their phase congruency, masks and local moments: two thirds of the cost) comes from the
+    cache's source store: in a multi-method evaluation it is computed once per pair.
     """
-    bsz = f.shape[0]
     cache = ensure(cache, f, a, b)
-    sources = cache.source("phase_congruency", lambda: phase_congruency(torch.cat([a, b])))
-    fused = phase_congruency(f)
-    pc, big, small = ((*s.split(bsz), t) for s, t in zip(sources, fused))
-    pick_a = pc[0] > pc[1]
-    pc_max = torch.where(pick_a, pc[0], pc[1])
-    masks = [pc[0] > _FEATURE_THRESHOLD, pc[1] > _FEATURE_THRESHOLD, pc_max > _FEATURE_THRESHOLD]
-    result = torch.ones(bsz, dtype=torch.float64, device=f.device)
-    for feature in (pc, big, small):
-        maximum = torch.where(pick_a, feature[0], feature[1])
-        result = result * _feature_agreement([feature[0], feature[1], maximum], masks, feature[2])
+    masks, features = cache.source("qp_sources", lambda: _source_features(a, b))
+    result = torch.ones(f.shape[0], dtype=torch.float64, device=f.device)
+    for (maps, mu, sq), fused in zip(features, phase_congruency(f)):
+        result = result * _feature_agreement(maps, mu, sq, masks, fused)
     return result

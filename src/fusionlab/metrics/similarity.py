@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from fusionlab.metrics._ops import correlate3x3, gaussian_1d, image_mean, image_sum, local_moments
+from fusionlab.metrics.shared import Intermediates, ensure
 
 _YANG_C = 2e-16
 _WANG_C1, _WANG_C2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
@@ -38,11 +39,16 @@ def _nan_batch(f: Tensor) -> Tensor:
     return torch.full((f.shape[0],), float("nan"), dtype=f.dtype, device=f.device)
 
 
-def yang_cvejic(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> dict[str, Tensor]:
-    """Qy and Qc from one set of 7x7 local moments of (a, b, f)."""
+def yang_cvejic(
+    f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None
+) -> dict[str, Tensor]:
+    """Qy and Qc from one set of 7x7 local moments of (a, b, f) (the sources' part shared through ``cache``)."""
     if min(f.shape[-2:]) < _MIN_SIZE:
         return {"Qy": _nan_batch(f), "Qc": _nan_batch(f)}
-    (ma, mb, mf), (va, vb, vf), cov = local_moments([a, b, f], [(0, 1), (0, 2), (1, 2)], gaussian_1d(7, 1.5, f))
+    fixed = (ensure(cache, f, a, b).source, "sources", 2)
+    (ma, mb, mf), (va, vb, vf), cov = local_moments(
+        [a, b, f], [(0, 1), (0, 2), (1, 2)], gaussian_1d(7, 1.5, f), fixed=fixed
+    )
     s_ab = _ssim_map(ma, mb, va, vb, cov[(0, 1)], _YANG_C, _YANG_C)
     s_af = _ssim_map(ma, mf, va, vf, cov[(0, 2)], _YANG_C, _YANG_C)
     s_bf = _ssim_map(mb, mf, vb, vf, cov[(1, 2)], _YANG_C, _YANG_C)
@@ -59,19 +65,21 @@ def yang_cvejic(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") ->
     return {"Qy": qy.flatten(1).nanmean(dim=1), "Qc": qc.flatten(1).nanmean(dim=1)}
 
 
-def qy(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+def qy(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None) -> Tensor:
     """Yang's Q_Y: SSIM with each source, weighted where the sources agree, best-of where they differ."""
-    return yang_cvejic(f, a, b, convention)["Qy"]
+    return yang_cvejic(f, a, b, convention, cache)["Qy"]
 
 
-def qc(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+def qc(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None) -> Tensor:
     """Cvejic's Q_C: SSIM with each source, weighted by the local covariance of each source with F."""
-    return yang_cvejic(f, a, b, convention)["Qc"]
+    return yang_cvejic(f, a, b, convention, cache)["Qc"]
 
 
-def _piella(f: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """(Q_S, Q_W) of Piella's metric with Liu's SSIM, per image."""
-    (ma, mb, mf), (va, vb, vf), cov = local_moments([a, b, f], [(0, 2), (1, 2)], gaussian_1d(11, 1.5, f))
+def _piella(f: Tensor, a: Tensor, b: Tensor, cache: Intermediates, key: str) -> tuple[Tensor, Tensor]:
+    """(Q_S, Q_W) of Piella's metric with Liu's SSIM, per image (``key`` names (a, b) in the source store)."""
+    (ma, mb, mf), (va, vb, vf), cov = local_moments(
+        [a, b, f], [(0, 2), (1, 2)], gaussian_1d(11, 1.5, f), fixed=(cache.source, key, 2)
+    )
     s_fa = _ssim_map(mf, ma, vf, va, cov[(0, 2)], _WANG_C1, _WANG_C2)
     s_fb = _ssim_map(mf, mb, vf, vb, cov[(1, 2)], _WANG_C1, _WANG_C2)
     flat = (va + vb) == 0  # both sources constant: lambda = 0.5 and a small weight in Q_W
@@ -89,35 +97,51 @@ def prewitt_magnitude(x: Tensor) -> Tensor:
     return torch.sqrt(gx * gx + gy * gy)
 
 
-def piella(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> dict[str, Tensor]:
+def _edges(f: Tensor, cache: Intermediates) -> tuple[Tensor, Tensor, Tensor]:
+    """Prewitt edge images (a', b', f'); the sources' come from the source store."""
+    a, b = cache.images["a"], cache.images["b"]
+    ea, eb = cache.source("prewitt", lambda: prewitt_magnitude(torch.cat([a, b]))).chunk(2)
+    return ea, eb, prewitt_magnitude(f)
+
+
+def piella(
+    f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None
+) -> dict[str, Tensor]:
     """Qs, Qw, Qw_mefb (Q_W of the Prewitt edge images) and Qe = Qw * Qw_mefb in one pass."""
     if min(f.shape[-2:]) < _MIN_SIZE:
         return {name: _nan_batch(f) for name in ("Qs", "Qw", "Qe", "Qw_mefb")}
-    bsz = f.shape[0]
-    edges = prewitt_magnitude(torch.cat([a, b, f])).split(bsz)
-    qs, qw = _piella(f, a, b)
-    _, qw_edges = _piella(edges[2], edges[0], edges[1])
+    cache = ensure(cache, f, a, b)
+    ea, eb, ef = _edges(f, cache)
+    qs, qw = _piella(f, a, b, cache, "sources")
+    _, qw_edges = _piella(ef, ea, eb, cache, "prewitt")
     return {"Qs": qs, "Qw": qw, "Qe": qw * qw_edges, "Qw_mefb": qw_edges}
 
 
-def qs(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+def qs(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None) -> Tensor:
     """Piella's fusion quality index Q_S: saliency-weighted mean of SSIM(F, A) and SSIM(F, B)."""
-    return _piella(f, a, b)[0] if min(f.shape[-2:]) >= _MIN_SIZE else _nan_batch(f)
+    if min(f.shape[-2:]) < _MIN_SIZE:
+        return _nan_batch(f)
+    return _piella(f, a, b, ensure(cache, f, a, b), "sources")[0]
 
 
-def qw(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+def qw(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None) -> Tensor:
     """Piella's weighted fusion quality index Q_W: Q_S with windows weighted by the larger source variance."""
-    return _piella(f, a, b)[1] if min(f.shape[-2:]) >= _MIN_SIZE else _nan_batch(f)
+    if min(f.shape[-2:]) < _MIN_SIZE:
+        return _nan_batch(f)
+    return _piella(f, a, b, ensure(cache, f, a, b), "sources")[1]
 
 
-def qe(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+def qe(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None) -> Tensor:
     """Piella's edge-dependent fusion quality index Q_E = Q_W(a, b, f) * Q_W(a', b', f') (alpha = 1)."""
-    return piella(f, a, b, convention)["Qe"]
+    return piella(f, a, b, convention, cache)["Qe"]
 
 
-def qw_mefb(f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse") -> Tensor:
+def qw_mefb(
+    f: Tensor, a: Tensor, b: Tensor, convention: str = "cddfuse", cache: Intermediates | None = None
+) -> Tensor:
     """MEFB's "Qw": Q_W of the Prewitt edge images (a', b', f') = Qe / Qw."""
     if min(f.shape[-2:]) < _MIN_SIZE:
         return _nan_batch(f)
-    edges = prewitt_magnitude(torch.cat([a, b, f])).split(f.shape[0])
-    return _piella(edges[2], edges[0], edges[1])[1]
+    cache = ensure(cache, f, a, b)
+    ea, eb, ef = _edges(f, cache)
+    return _piella(ef, ea, eb, cache, "prewitt")[1]

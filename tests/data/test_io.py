@@ -24,3 +24,25 @@ def test_8bit_colour_png_unchanged(tmp_path):
     path = tmp_path / "x.png"
     cv2.imwrite(str(path), rgb[..., ::-1])
     assert np.array_equal(np.round(read_image(path) * 255).astype(np.uint8), rgb)
+
+
+def test_background_writer_writes_what_write_image_writes(tmp_path) -> None:
+    """Queued images come out byte-identical to inline writes; a failed write raises, naming the file."""
+    from fusionlab.data.io import BackgroundWriter, read_native, write_image
+
+    rng = np.random.default_rng(0)
+    images = [rng.random((24, 32, 3)).astype(np.float32) for _ in range(5)]
+    writer = BackgroundWriter(max_pending=2)
+    for i, img in enumerate(images):
+        writer.submit(tmp_path / "bg" / f"{i}.png", img, compress_level=1)
+        write_image(tmp_path / "inline" / f"{i}.png", img, compress_level=1)
+    writer.close()
+    for i in range(len(images)):
+        assert (tmp_path / "bg" / f"{i}.png").read_bytes() == (tmp_path / "inline" / f"{i}.png").read_bytes()
+        assert read_native(tmp_path / "bg" / f"{i}.png")[0].shape == (24, 32, 3)
+
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    writer.submit(tmp_path / "blocker" / "x.png", images[0])
+    with pytest.raises(OSError, match=r"could not write image .*blocker/x\.png"):
+        writer.drain()
+    writer.close()

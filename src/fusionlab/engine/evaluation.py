@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from fusionlab.color import restore_color
-from fusionlab.data.io import write_image
+from fusionlab.data.io import BackgroundWriter
 from fusionlab.errors import ConfigError
 from fusionlab.metrics import (
     SourceCache,
@@ -157,6 +157,7 @@ class EvaluationModule(L.LightningModule):
         self.overlap = overlap
         self._pool: ThreadPoolExecutor | None = None
         self._pending: deque[Future] = deque()
+        self._images = BackgroundWriter()  # fused images are encoded while the next ones are fused and scored
         self.rows: list[dict[str, Any]] = []
         self.panels: dict[str, list[Tensor]] = {}
         self.states: dict[tuple[str, str], Any] = {}
@@ -234,6 +235,7 @@ class EvaluationModule(L.LightningModule):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._images.close()
 
     def _keep_images(self, method: str, dataset: str, batch: dict, i: int, fused: Tensor) -> None:
         keep_panel = self.panels_per_dataset > 0 and (method == self.names[0] or len(self.save_fused) > 1)
@@ -241,8 +243,8 @@ class EvaluationModule(L.LightningModule):
             return
         rgb = restore_color(fused, _item(batch, "cbcr_a", i), _item(batch, "cbcr_b", i))
         if method in self.save_fused and self.output_dir is not None:
-            write_image(self._fused_path(method, dataset, batch["name"][i]), rgb.permute(1, 2, 0).cpu().numpy(),
-                        compress_level=1)
+            self._images.submit(self._fused_path(method, dataset, batch["name"][i]),
+                                rgb.permute(1, 2, 0).cpu().numpy(), compress_level=1)
         key = dataset if len(self.save_fused) <= 1 else f"{dataset}/{method}"
         tiles = self.panels.setdefault(key, [])
         if keep_panel and len(tiles) < self.panels_per_dataset:
@@ -250,6 +252,7 @@ class EvaluationModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._drain()
+        self._images.drain()
         means = {key: {k: float(v) for k, v in coll.compute().items()} for key, coll in self.states.items()}
         for coll in self.states.values():
             coll.reset()

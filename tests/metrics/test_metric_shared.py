@@ -147,3 +147,24 @@ def test_source_cache_refuses_other_sources(triple) -> None:
     compute_metrics(f.clone(), a.clone(), b.clone(), ["MI"], sources=sources)  # equal images are the same pair
     with pytest.raises(ValueError, match="SourceCache was reused with different source images"):
         compute_metrics(f, b, a, ["MI"], sources=sources)
+
+
+def test_docs_metrics_examples_run(triple) -> None:
+    """The Python examples of docs/metrics.md run as written, and the SourceCache one gives the plain values."""
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+    assert len(blocks) == 2
+    f, a, b = triple
+    fused = {"average": f, "max": torch.maximum(a, b)}
+    namespace = {"f": f, "a": a, "b": b, "fused_by_method": fused}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for block in blocks:
+            exec(compile(block, str(doc), "exec"), namespace)  # noqa: S102 - our own documentation
+        for method, values in namespace["rows"].items():
+            plain = compute_metrics(fused[method], a, b, namespace["names"])
+            for name, v in values.items():
+                torch.testing.assert_close(v, plain[name], rtol=0, atol=0, equal_nan=True, msg=f"{method} {name}")

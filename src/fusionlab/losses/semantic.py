@@ -162,3 +162,43 @@ class SemanticEntropyLoss(LossTerm):
         p = self.posterior(fused)
         h = -(p * p.clamp_min(1e-12).log()).sum(1)
         return h.mean() / math.log(p.shape[1])
+
+
+class SemanticAgreementLoss(SemanticEntropyLoss):
+    """KL from the sources' confidence-weighted prototype posteriors to the fused image's, / log K.
+
+    Our redesign of DECC's semantic path (docs/losses.md). Lowering the fused image's semantic *entropy* could
+    not steer fusion: it hardly differs between good and bad fusions (experiments/README.md, semantic_prior).
+    Agreement asks instead that, at each location, the frozen model reads in F what it reads in the sources,
+    each source counted by how sure the model is of it there:
+
+        c_s(u) = 1 - H(p_s(u)) / log K,   q(u) = (c_a p_a + c_b p_b) / (c_a + c_b),
+        loss = mean_u KL(q(u) || p_F(u)) / log K   (q and c detached)
+
+    A fusion that drops what one source shows confidently (a warm target at night, a sharp region) moves p_F away
+    from q there. Same encoder and prior options as :class:`SemanticEntropyLoss` (``pretrained=msrs_tiny`` is the
+    learned one).
+    """
+
+    name = "semantic_agreement"
+
+    def target(self, a: Tensor, b: Tensor) -> Tensor:
+        """(B, K, h, w) confidence-weighted mixture of the sources' posteriors (no gradient)."""
+        with torch.no_grad():
+            pa, pb = self.posterior(a), self.posterior(b)
+            log_k = math.log(pa.shape[1])
+            ca = 1 - _entropy(pa) / log_k
+            cb = 1 - _entropy(pb) / log_k
+            wa = (ca + 1e-6) / (ca + cb + 2e-6)
+            return wa * pa + (1 - wa) * pb
+
+    def compute(self, fused: Tensor, batch: Mapping) -> Tensor:
+        q = self.target(batch["a"].float(), batch["b"].float())
+        p = self.posterior(fused)
+        kl = (q * (q.clamp_min(1e-12).log() - p.clamp_min(1e-12).log())).sum(1)
+        return kl.mean() / math.log(p.shape[1])
+
+
+def _entropy(p: Tensor) -> Tensor:
+    """(B, 1, h, w) entropy (nats) of posteriors over dim 1."""
+    return -(p * p.clamp_min(1e-12).log()).sum(1, keepdim=True)

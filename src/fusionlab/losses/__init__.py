@@ -7,12 +7,12 @@ from fusionlab.losses.frequency import DetailLoss, FrequencyDecoupledLoss
 from fusionlab.losses.information import InformationWeightedLoss
 from fusionlab.losses.pixel import GradientLoss, IntensityLoss, SSIMLoss
 from fusionlab.losses.reconstruction import ReconstructionLoss
-from fusionlab.losses.semantic import SemanticAgreementLoss, SemanticEntropyLoss
+from fusionlab.losses.semantic import SemanticEntropyLoss
 from fusionlab.losses.structural import MSSSIMLoss, WeightedSSIMLoss
 from fusionlab.losses.supervised import SupervisedLoss
 
 __all__ = ["GradientLoss", "IntensityLoss", "LossTerm", "Objective", "ReconstructionLoss", "SSIMLoss"]
 __all__ += [
     "DecompositionLoss", "DetailLoss", "FrequencyDecoupledLoss", "InformationWeightedLoss", "MSSSIMLoss",
-    "PixelEntropyLoss", "SemanticAgreementLoss", "SemanticEntropyLoss", "SupervisedLoss", "WeightedSSIMLoss",
+    "PixelEntropyLoss", "SemanticEntropyLoss", "SupervisedLoss", "WeightedSSIMLoss",
 ]

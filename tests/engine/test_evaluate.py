@@ -100,3 +100,21 @@ def test_grids_are_capped_previews(tmp_path) -> None:
     height = round(300 * GRID_MAX_WIDTH / (GRID_MAX_WIDTH + 952))
     assert big == (GRID_MAX_WIDTH, 2 * height + 4)
     assert small == (60, 40)
+
+
+def test_methods_share_each_pairs_source_work(tmp_path, monkeypatch):
+    """A multi-method evaluation computes what the metrics need from the sources once per pair, not per method:
+    Qp's source phase congruency is built once for each of the 2 x 4 pairs, though 3 methods are scored on each."""
+    from fusionlab.config import compose
+    from fusionlab.metrics import phase
+
+    calls = []
+    original = phase._source_features
+    monkeypatch.setattr(phase, "_source_features", lambda a, b: calls.append(a.shape) or original(a, b))
+    cfg = compose(["methods=[average,max,gff]", *EVAL[:3], "eval.metrics=[EN,Qp]", *EVAL[4:]],
+                  config_name="evaluate", output_dir=tmp_path / "ev")
+    run_evaluation(cfg)
+    with open(tmp_path / "ev" / "results.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3 * 4 * 2 and all(math.isfinite(float(r["Qp"])) for r in rows)
+    assert len(calls) == 4 * 2

@@ -9,6 +9,8 @@ depend on the seed), and prints per dataset the number of metrics on which the t
 beats each rule and all of them, with the wall time of each run. With several seeds: mean ± std of the win
 counts. A benchmark, not a test (minutes per seed on 2 CPU cores). Extra arguments are Hydra overrides for the
 training runs (e.g. ``trainer.max_epochs=2`` or ``data.mode=synthetic``, which adds PSNR_gt against the best rule).
+Each trained checkpoint is also scored on the embedded synthetic suite (through ``fusionlab.evaluate``), whose
+ground truth gives PSNR_gt against the best classical rule per task (``--no-synthetic`` skips it).
 The table is also written to ``<out>/quality.md``.
 """
 
@@ -45,6 +47,59 @@ def train_run(run_dir: Path, data_dir: str, seed: int, methods: list[str], overr
     return time.perf_counter() - start
 
 
+def evaluated_checkpoint(run_dir: Path) -> str:
+    """The checkpoint the training run evaluated (the selected one), as its results.md records it."""
+    for line in (run_dir / "results.md").read_text().splitlines():
+        if line.startswith("Checkpoint evaluated: "):
+            return line[len("Checkpoint evaluated: "):].split(", selected by")[0]
+    raise SystemExit(f"no 'Checkpoint evaluated:' line in {run_dir / 'results.md'}")
+
+
+def synthetic_run(run_dir: Path, ckpt: str, methods: list[str]) -> float:
+    """The trained checkpoint (and, once, the classical rules) on the embedded synthetic suite, through the
+    evaluate CLI: the suite has ground truth, so it checks PSNR_gt against the best rule of each task."""
+    cmd = [sys.executable, "-m", "fusionlab.evaluate", f"ckpt_path={ckpt}", "eval=synthetic", "data.mode=synthetic",
+           "method_name=model", f"methods=[{','.join(methods)}]", f"eval.metrics=[{','.join(HEADLINE)}]",
+           "logger=csv", "eval.save_fused=false", f"hydra.run.dir={run_dir}"]
+    print("$", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    with open(run_dir.parent / f"{run_dir.name}.log", "w") as log:
+        proc = subprocess.run(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise SystemExit(f"synthetic evaluation failed (exit {proc.returncode}); see "
+                         f"{run_dir.parent / (run_dir.name + '.log')}")
+    return time.perf_counter() - start
+
+
+def synthetic_table(rows: list[dict], rules: list[str]) -> list[str]:
+    """Per synthetic task: the model's PSNR_gt (mean ± std over seeds), every rule's, and the gap to the best."""
+    import statistics
+
+    lines = ["| dataset | model | " + " | ".join(rules) + " | best rule | model − best | within 1 dB |",
+             "|---|---:|" + "---:|" * len(rules) + "---|---:|---|"]
+    for d in dict.fromkeys(r["dataset"] for r in rows):
+        per_seed: dict[object, list[float]] = {}
+        rule_vals: dict[str, list[float]] = {}
+        for r in rows:
+            if r["dataset"] != d or r.get("PSNR_gt") in (None, ""):
+                continue
+            if r["method"] == "model":
+                per_seed.setdefault(r["seed"], []).append(float(r["PSNR_gt"]))
+            elif r["method"] in rules:
+                rule_vals.setdefault(r["method"], []).append(float(r["PSNR_gt"]))
+        if not per_seed or not rule_vals:
+            continue
+        seed_means = [statistics.fmean(v) for v in per_seed.values()]
+        mean = statistics.fmean(seed_means)
+        std = statistics.stdev(seed_means) if len(seed_means) > 1 else 0.0
+        rule_means = {k: statistics.fmean(v) for k, v in rule_vals.items()}
+        best = max(rule_means, key=rule_means.__getitem__)
+        cells = " | ".join(f"{rule_means[k]:.2f}" if k in rule_means else "-" for k in rules)
+        ok = "yes" if mean >= rule_means[best] - 1.0 else "no"
+        lines.append(f"| {d} | {mean:.2f} ± {std:.2f} | {cells} | {best} | {mean - rule_means[best]:+.2f} | {ok} |")
+    return lines
+
+
 def read_rows(path: Path) -> list[dict]:
     with open(path) as fh:
         return list(csv.DictReader(fh))
@@ -56,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="one training run per seed (default 42)")
     parser.add_argument("--out", default=None, help="output folder (default outputs/bench_quality/<date_time>)")
     parser.add_argument("--rules", default=",".join(RULES), help="classical rules to compare with")
+    parser.add_argument("--no-synthetic", action="store_true",
+                        help="skip scoring each trained checkpoint on the embedded synthetic suite (PSNR_gt check)")
     args, overrides = parser.parse_known_args(argv)
 
     sys.path.insert(0, str(REPO / "src"))
@@ -65,7 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out or REPO / "outputs" / "bench_quality" / time.strftime("%Y-%m-%d_%H-%M-%S"))
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
+    synthetic_rows: list[dict] = []
     times: list[float] = []
+    synthetic = "data.mode=synthetic" not in overrides and not args.no_synthetic
     for i, seed in enumerate(args.seeds):
         run_dir = out / f"seed{seed}"
         times.append(train_run(run_dir, args.data_dir, seed, rules if i == 0 else [], overrides))
@@ -74,6 +133,11 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(r)
             else:
                 rows.append({**r, "method": "model", "seed": seed})
+        if synthetic:
+            syn_dir = out / f"seed{seed}_synthetic"
+            times[-1] += synthetic_run(syn_dir, evaluated_checkpoint(run_dir), rules if i == 0 else [])
+            for r in read_rows(syn_dir / "results.csv"):
+                synthetic_rows.append(r if r["method"] in rules else {**r, "method": "model", "seed": seed})
     metrics = list(HEADLINE)
     if any(r.get("PSNR_gt") not in (None, "") for r in rows):
         metrics.append("PSNR_gt")
@@ -81,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     lines = [f"# Quality of the default recipe (`+experiment=ivif_zero_shot`{' ' + ' '.join(overrides) if overrides else ''})",
              "", f"Generated by `python benchmarks/bench_quality.py --seeds {' '.join(map(str, args.seeds))}"
              f"{' ' + ' '.join(overrides) if overrides else ''}` on `{args.data_dir}`.",
-             f"Wall time per run (train + zero-shot evaluation, {os.cpu_count()} CPUs): "
+             f"Wall time per run (train + zero-shot evaluation{' + synthetic suite' if synthetic else ''}, {os.cpu_count()} CPUs): "
              + ", ".join(f"{t:.0f} s" for t in times) + ".", "", text, ""]
     if "PSNR_gt" in metrics:
         lines += ["PSNR_gt (synthetic suite) of the model minus the best classical rule's, per dataset:", ""]
@@ -92,6 +156,10 @@ def main(argv: list[str] | None = None) -> None:
             if vals:
                 lines.append(f"- {d}: {sum(vals) / len(vals) - best:+.2f} dB")
         lines.append("")
+    if synthetic_rows:
+        lines += ["The same checkpoints on the embedded synthetic suite (ground truth known; `python -m fusionlab.evaluate "
+                  "ckpt_path=... eval=synthetic data.mode=synthetic`), PSNR_gt against the best classical rule of "
+                  "each task (dB):", "", *synthetic_table(synthetic_rows, rules), ""]
     md = "\n".join(lines)
     (out / "quality.md").write_text(md)
     print(md)

@@ -101,6 +101,8 @@ def _nmi(s: Tensor, f: Tensor) -> Tensor:
 
 def _scores(src: Tensor, fused_norm: Tensor, equal: Tensor) -> Tensor:
     """nMI per window, 1 where the reference's equality shortcut applies (those windows are skipped)."""
+    if not bool(equal.any()):  # the usual case: no gather
+        return _nmi(_min_max(src), fused_norm)
     out = torch.ones(src.shape[0], dtype=src.dtype, device=src.device)
     todo = (~equal).nonzero().flatten()
     if todo.numel():

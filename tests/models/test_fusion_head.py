@@ -198,3 +198,23 @@ def test_lowpass_base_makes_reconstruction_a_task_for_the_decoder():
         assert (rec - x).abs().mean() > 0.05
         fused = lowpass(x, 1 - x)  # correction head: the base is the blurred mean of the sources
         assert torch.allclose(fused, box_mean(0.5 * (x + 1 - x), 2), atol=0.02)
+
+
+def test_fixed_base_blend_ignores_the_head_base_logits():
+    """``learn_base_blend=False``: base logits pushing to a change nothing (the base is the mean, with no base
+    prior), while the detail logits still act; the option needs the two-scale head."""
+    from fusionlab.models.fusion_net import box_mean
+
+    torch.manual_seed(0)
+    net = FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_radius=2, learn_base_blend=False).eval()
+    with torch.no_grad():
+        net.decoder.head[-1].weight.zero_()
+        net.decoder.head[-1].bias.copy_(torch.tensor([30.0, -30.0, -30.0, 30.0, 0.0]))
+    a = torch.full((1, 1, 16, 16), 0.7)
+    b = 0.3 + 0.1 * torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        out = net(a, b)
+    want = (0.5 * (box_mean(a, 2) + box_mean(b, 2)) + b - box_mean(b, 2)).clamp(1e-3, 1 - 1e-3)
+    assert torch.allclose(out, want, atol=1e-4)
+    with pytest.raises(ConfigError, match="learn_base_blend"):
+        FusionNet(DenseCNN(width=4, layers=1), head="weights", learn_base_blend=False)

@@ -98,6 +98,10 @@ class Decoder(nn.Module):
     per region the source with more structure puts the under-exposed image wherever the other one clips (a
     patchwork of dark and bright: synthetic MEF PSNR_gt 11.8 dB against 22.3 for averaging); the base blend is
     then the head's alone, and the detail blend still follows the more active source.
+    ``learn_base_blend=False`` drops the head's base logits: the base blend is then the prior alone (the mean
+    without one), and training shapes only the detail blend and the correction. Trained on IVIF, the base logits
+    learn "follow the brighter source" (the infrared targets are brighter), which wins PET-MRI and loses focus
+    pairs (README "Quality of the default recipe"); this switch measures what training does without that cue.
     ``max_correction`` bounds the logit correction (``c·tanh(h/c)``; null = unbounded).
     """
 
@@ -106,7 +110,7 @@ class Decoder(nn.Module):
     def __init__(self, channels: list[int], reductions: list[int], head: str = "correction",
                  max_correction: float | None = None, base_radius: int = 7, detail_prior: float = 2.0,
                  base_prior: float = 0.0, base_prior_radius: int | None = None,
-                 exposure_gate: bool = False) -> None:
+                 exposure_gate: bool = False, learn_base_blend: bool = True) -> None:
         super().__init__()
         if head not in self.HEADS:
             raise ConfigError(f"model.head must be one of {tuple(self.HEADS)}, got {head!r}")
@@ -122,7 +126,9 @@ class Decoder(nn.Module):
         if exposure_gate and not base_prior:
             raise ConfigError("model.exposure_gate=true gates the base prior: set model.base_prior > 0 too "
                               "(or exposure_gate=false)")
-        self.exposure_gate = bool(exposure_gate)
+        if not learn_base_blend and head != "two_scale":
+            raise ConfigError(f"model.learn_base_blend=false fixes the base blend of head=two_scale (got head={head!r})")
+        self.exposure_gate, self.learn_base_blend = bool(exposure_gate), bool(learn_base_blend)
         self.head_mode, self.max_correction, self.base_radius = head, max_correction, int(base_radius)
         self.base_prior_radius = 3 * self.base_radius if base_prior_radius is None else int(base_prior_radius)
         if self.base_prior_radius < 1:
@@ -160,7 +166,8 @@ class Decoder(nn.Module):
             la, lb = box_mean(a, self.base_radius), box_mean(b, self.base_radius)
             da, db = a - la, b - lb
             activity = torch.cat((box_mean(da * da, self.base_radius), box_mean(db * db, self.base_radius)), 1)
-            base_logits, detail_logits = h[:, 0:2], h[:, 2:4] + _follow_active(self.detail_prior, activity)
+            base_logits = h[:, 0:2] if self.learn_base_blend else torch.zeros_like(h[:, 0:2])
+            detail_logits = h[:, 2:4] + _follow_active(self.detail_prior, activity)
             if hasattr(self, "base_prior"):  # same rule on the activity over a wider window
                 wide = box_mean(activity, self.base_prior_radius)
                 prior = _follow_active(self.base_prior, wide)
@@ -182,7 +189,8 @@ class FusionNet(nn.Module):
     def __init__(self, backbone: Backbone, channels_last: bool = False, head: str = "correction",
                  max_correction: float | None = None, swap_sources: bool = False, base_radius: int = 7,
                  detail_prior: float = 2.0, base_lowpass: bool = False, base_prior: float = 0.0,
-                 base_prior_radius: int | None = None, exposure_gate: bool = False) -> None:
+                 base_prior_radius: int | None = None, exposure_gate: bool = False,
+                 learn_base_blend: bool = True) -> None:
         """``swap_sources``: in training, swap ``a`` and ``b`` of a random half of the batch (features are
         returned in the caller's order). The pixel objectives are symmetric in the two sources, so this is a free
         augmentation that stops the fuser from learning slot-specific rules ("a is the infrared image: follow it
@@ -201,7 +209,8 @@ class FusionNet(nn.Module):
         self.backbone = backbone
         self.fusers = nn.ModuleList(AttentionFuser(c) for c in backbone.out_channels)
         self.decoder = Decoder(list(backbone.out_channels), list(backbone.reductions), head, max_correction,
-                               base_radius, detail_prior, base_prior, base_prior_radius, exposure_gate)
+                               base_radius, detail_prior, base_prior, base_prior_radius, exposure_gate,
+                               learn_base_blend)
         self.channels_last = channels_last
         if channels_last:  # NHWC weights too: oneDNN then runs without layout conversions (~2x on CPU in bf16)
             self.to(memory_format=torch.channels_last)

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from fusionlab.data.sources import BuildRequest, get_source
-from fusionlab.models.fusion_net import FusionNet, _follow_active, box_mean
+from fusionlab.models.fusion_net import FusionNet
 
 
 def brighter_base_share(model: FusionNet, a: Tensor, b: Tensor) -> tuple[float, float]:
@@ -37,10 +37,8 @@ def brighter_base_share(model: FusionNet, a: Tensor, b: Tensor) -> tuple[float, 
             model(a, b)
             pa, _ = model._pad(a)
             pb, _ = model._pad(b)
-            la, lb = box_mean(pa, dec.base_radius), box_mean(pb, dec.base_radius)
-            da, db = pa - la, pb - lb
-            activity = torch.cat((box_mean(da * da, dec.base_radius), box_mean(db * db, dec.base_radius)), 1)
-            prior = _follow_active(dec.base_prior, box_mean(activity, dec.base_prior_radius))
+            (la, lb), _, activity = dec.layers(pa, pb)
+            prior = dec.base_prior_logits(pa, pb, activity)
             brighter_a = (la > lb).float()
             shares = []
             for logits in (prior, prior + captured["h"][:, 0:2]):

@@ -150,6 +150,22 @@ class Decoder(nn.Module):
         nn.init.normal_(self.head[-1].weight, std=1e-3)
         nn.init.zeros_(self.head[-1].bias)
 
+    def layers(self, a: Tensor, b: Tensor) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor], Tensor]:
+        """The two-scale split: (base layers, detail layers, detail activity ``(B, 2, H, W)``) of ``a`` and ``b``."""
+        la, lb = box_mean(a, self.base_radius), box_mean(b, self.base_radius)
+        da, db = a - la, b - lb
+        activity = torch.cat((box_mean(da * da, self.base_radius), box_mean(db * db, self.base_radius)), 1)
+        return (la, lb), (da, db), activity
+
+    def base_prior_logits(self, a: Tensor, b: Tensor, activity: Tensor) -> Tensor | None:
+        """The base blend's prior logits (activity over the wider window, exposure gate applied); None if off."""
+        if not hasattr(self, "base_prior"):
+            return None
+        prior = _follow_active(self.base_prior, box_mean(activity, self.base_prior_radius))
+        if self.exposure_gate:
+            prior = prior * (1 - exposure_bracket(a, b))
+        return prior
+
     def forward(self, feats: list[Tensor], base: Tensor, sources: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """``sources=(a, b)`` (fusion, weights head): blend them; else correct ``base`` (reconstruction)."""
         x = feats[-1]
@@ -163,16 +179,11 @@ class Decoder(nn.Module):
             base = w[:, :1] * sources[0].float() + w[:, 1:2] * sources[1].float()
         elif self.head_mode == "two_scale" and sources is not None:
             a, b = sources[0].float(), sources[1].float()
-            la, lb = box_mean(a, self.base_radius), box_mean(b, self.base_radius)
-            da, db = a - la, b - lb
-            activity = torch.cat((box_mean(da * da, self.base_radius), box_mean(db * db, self.base_radius)), 1)
+            (la, lb), (da, db), activity = self.layers(a, b)
             base_logits = h[:, 0:2] if self.learn_base_blend else torch.zeros_like(h[:, 0:2])
             detail_logits = h[:, 2:4] + _follow_active(self.detail_prior, activity)
-            if hasattr(self, "base_prior"):  # same rule on the activity over a wider window
-                wide = box_mean(activity, self.base_prior_radius)
-                prior = _follow_active(self.base_prior, wide)
-                if self.exposure_gate:
-                    prior = prior * (1 - exposure_bracket(a, b))
+            prior = self.base_prior_logits(a, b, activity)
+            if prior is not None:
                 base_logits = base_logits + prior
             wb, wd = base_logits.softmax(1), detail_logits.softmax(1)
             base = wb[:, :1] * la + wb[:, 1:2] * lb + wd[:, :1] * da + wd[:, 1:2] * db

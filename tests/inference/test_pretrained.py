@@ -37,6 +37,25 @@ def test_weights_reproduce_their_recorded_metrics(data_dir):
         assert got[name] == pytest.approx(want, rel=1e-4, abs=1e-6), name
 
 
+def test_weights_were_trained_with_the_config_their_recipe_composes_today():
+    """The shipped weights must be what their recipe trains: when the default experiment's model changes (e.g. the
+    base blend), this fails until the weights are re-packed (``python -m fusionlab.pretrained pack``)."""
+    import shlex
+
+    import torch
+    import yaml
+
+    recipe = shlex.split(card(NAME)["recipe"])
+    assert recipe[:3] == ["python", "-m", "fusionlab.train"], recipe
+    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
+    ran = subprocess.run([sys.executable, "-m", "fusionlab.train", *recipe[3:], "--cfg", "job", "--package", "model",
+                          "--resolve"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    composed = yaml.safe_load(ran.stdout)
+    shipped = torch.load(pretrained_path(NAME), map_location="cpu", weights_only=True)["fusionlab"]["model"]
+    assert composed == shipped, "re-pack the shipped weights from their recipe: the recipe's model config changed"
+
+
 def test_unknown_name_and_both_keys_are_refused():
     with pytest.raises(UnknownNameError, match=f"available: .*{NAME}"):
         pretrained_path("no_such_weights")

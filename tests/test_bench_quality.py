@@ -59,3 +59,35 @@ def test_evaluated_checkpoint_is_the_one_the_run_recorded(bench, tmp_path):
     (tmp_path / "results.md").write_text("# results\n")
     with pytest.raises(SystemExit, match="Checkpoint evaluated"):
         bench.evaluated_checkpoint(tmp_path)
+
+
+def _img_row(method: str, dataset: str, image: str, values: list[float], seed: int | None = None) -> dict:
+    row = {"method": method, "dataset": dataset, "image": image, **{m: f"{v}" for m, v in zip(("EN", "SD"), values)}}
+    return row if seed is None else {**row, "seed": seed}
+
+
+def test_resampling_table_counts_paired_resamples_against_the_target(bench):
+    rows = []
+    for k in range(6):
+        img = f"i{k}"
+        rows.append(_img_row("gff", "lytro", img, [1.0, 1.0]))
+        # EN: the model wins on every image, so it is won in every resample. SD: the model wins by 0.1 on five
+        # images and loses by 10 on i0, so it is lost on the full set and won exactly when i0 is not drawn.
+        sd = -9.0 if k == 0 else 1.1
+        rows += [_img_row("model", "lytro", img, [2.0, sd - 0.05], seed=1),
+                 _img_row("model", "lytro", img, [2.0, sd + 0.05], seed=2)]
+    lines = bench.resampling_table(rows, {"lytro": {"gff": 2}}, metrics=("EN", "SD"), resamples=4000, rng_seed=1)
+    assert lines[0].startswith("| dataset | target | count here | P(met)")
+    (row,) = lines[2:]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:3] == ["lytro", "≥ 2/2 vs gff", "1"]  # SD lost on the mean of all six images
+    # SD is won exactly when i0 is not drawn: P = (5/6)^6 = 0.335
+    assert abs(float(cells[3]) - (5 / 6) ** 6) < 0.03
+    assert cells[4:] == ["1", "1"]
+
+
+def test_resampling_table_averages_the_model_over_seeds_and_skips_missing_rules(bench):
+    rows = [_img_row("average", "msrs", "a", [1.0, 1.0]),
+            _img_row("model", "msrs", "a", [0.0, 0.0], seed=1), _img_row("model", "msrs", "a", [3.0, 3.0], seed=2)]
+    lines = bench.resampling_table(rows, {"msrs": {"average": 2, "gff": 2}}, metrics=("EN", "SD"), resamples=10)
+    assert lines[2:] == ["| msrs | ≥ 2/2 vs average | 2 | 1.00 | 2 | 2 |"]  # seed mean 1.5 > 1.0; no gff rows

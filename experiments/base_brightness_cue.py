@@ -8,7 +8,7 @@ shipped ``pretrained`` name) and dataset this prints the mean over the first ``-
 weight given, pixel by pixel, to the *brighter* base (the one with the larger box mean): with the prior alone (the
 head's logits dropped) and with the learned logits added. A rise means training taught "base follows the brighter
 source", the cue that wins PET-MRI (hot spots are bright) and loses focus pairs (equal brightness, and the blurred
-source's edges belong out of the base). README "Quality of the default recipe" reads it.
+source's edges belong out of the base). docs/quality.md reads it.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ headline metrics won against averaging and GFF. The variants:
 * ``base_prior_5``: the default with a softer base prior (``model.base_prior=5``);
 * ``base_radius_4``: the default with ``model.base_radius=4`` (base prior window 3·4).
 
-README "Quality of the default recipe" reads it. Scoring on the test sets to choose a prior is tuning to them; the
+docs/quality.md reads it. Scoring on the test sets to choose a prior is tuning to them; the
 script is here to show why the default was *not* changed, and to rerun the comparison on other images.
 """
 

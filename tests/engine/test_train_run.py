@@ -105,7 +105,7 @@ def test_cli_errors_are_one_line_and_non_zero(tmp_path):
 
 
 def test_untrained_default_is_evaluated_through_the_cli(tmp_path):
-    """README "What training adds": the documented command with trainer.max_steps=0 evaluates the untrained network
+    """docs/quality.md "What training adds": the documented command with trainer.max_steps=0 evaluates the untrained network
     (the head's activity priors alone). On multi-focus pairs the priors follow the sharp source, so the output is
     sharper than the average rule's, and no checkpoint is selected (nothing was trained)."""
     run_dir = tmp_path / "run"

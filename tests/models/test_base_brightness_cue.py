@@ -1,4 +1,4 @@
-"""experiments/base_brightness_cue.py (the diagnostic behind the README's "Training on what is measured") runs as
+"""experiments/base_brightness_cue.py (the diagnostic behind docs/quality.md's "Training on what is measured") runs as
 documented, and its share reads what the head's base logits do."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_needs_a_base_prior():
 
 
 def test_documented_command_runs_on_real_pairs(data_dir, tmp_path):
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "quality.md").read_text()
     assert "python experiments/base_brightness_cue.py" in readme
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
     cmd = [sys.executable, str(SCRIPT), "fusionnet_ivif", "--data-dir", str(data_dir), "--pairs", "1",

@@ -1,4 +1,4 @@
-"""experiments/base_prior_probe.py (behind the README's tried-and-not-adopted base priors) rebuilds the untrained
+"""experiments/base_prior_probe.py (behind docs/quality.md's base priors tried for PET-MRI) rebuilds the untrained
 head exactly, and runs as documented on real pairs."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def test_variants_are_different_rules():
 
 
 def test_documented_command_runs_on_real_pairs(data_dir, tmp_path):
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "quality.md").read_text()
     assert "python experiments/base_prior_probe.py" in readme
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
     cmd = [sys.executable, str(SCRIPT), "--data-dir", str(data_dir), "--datasets", "harvard/PET-MRI", "--pairs", "1"]

@@ -2,7 +2,7 @@
 
 The pixel objective (max intensity, max gradient, SSIM) is a proxy for those metrics, and a misaligned one
 here: trained on it, the default model's validation quality (MI, SCD, VIF, Qabf, SSIM against averaging)
-falls below its untrained priors (README "Quality of the default recipe"). These terms train on the
+falls below its untrained priors (docs/quality.md). These terms train on the
 definitions themselves, so "better" on the training task means what the evaluation means by it:
 
 * :class:`EdgePreservationLoss` - 1 - Q^AB/F (Xydeas-Petrovic): each source's Sobel edges, weighted by their

@@ -101,7 +101,7 @@ class Decoder(nn.Module):
     ``learn_base_blend=False`` drops the head's base logits: the base blend is then the prior alone (the mean
     without one), and training shapes only the detail blend and the correction. Trained on IVIF, the base logits
     learn "follow the brighter source" (the infrared targets are brighter), which wins PET-MRI and loses focus
-    pairs (README "Quality of the default recipe"); this switch measures what training does without that cue.
+    pairs (docs/quality.md); this switch measures what training does without that cue.
     ``max_correction`` bounds the logit correction (``c·tanh(h/c)``; null = unbounded).
     """
 

@@ -86,6 +86,19 @@ def test_console_table_marks_metrics_outside_a_tasks_set_instead_of_nan():
     assert mef[-4:-1] == ["7.0000", "0.9000", "1.0000"]
 
 
+def test_console_shows_every_headline_metric(tmp_path, capsys):
+    """The end-of-run console table shows all 8 headline metrics (SCD was missing while the win counts used it)."""
+    from fusionlab.engine.report import ResultsWriter
+    from fusionlab.engine.validation import HEADLINE_METRICS
+
+    values = {m: 1.0 + i for i, m in enumerate(HEADLINE_METRICS)}
+    rows = [{"method": "avg", "dataset": "msrs", "task": "ivif", "image": "1", **values, "CE": 0.5}]
+    ResultsWriter(str(tmp_path), "cddfuse", "t")(None, rows, {})
+    header = next(ln for ln in capsys.readouterr().out.splitlines() if "method" in ln)
+    columns = [c.strip() for c in header.replace("┃", "|").split("|") if c.strip()]
+    assert columns == ["method", "dataset", "task", "n", *HEADLINE_METRICS]
+
+
 def test_grids_are_capped_previews(tmp_path) -> None:
     """A grid wider than GRID_MAX_WIDTH is scaled down as a whole (aspect kept); a narrow one stays as it is."""
     import torch

@@ -16,12 +16,14 @@ import lightning as L
 import torch
 
 from fusionlab.engine.results import console_table, write_grids, write_results
+from fusionlab.engine.validation import HEADLINE_METRICS
 from fusionlab.errors import ResultsExistError
 
 log = logging.getLogger(__name__)
 
 # The columns printed at the end of a run (results.md has every metric).
-CONSOLE_METRICS = ("EN", "SD", "SF", "MI", "VIF", "Qabf", "SSIM", "MEF_SSIM", "Qy", "PSNR_gt", "SSIM_gt")
+# Every headline metric (the ones win counts are taken on), then the task-specific ones a reader looks for first.
+CONSOLE_METRICS = (*HEADLINE_METRICS, "MEF_SSIM", "Qy", "PSNR_gt", "SSIM_gt")
 
 
 def refuse_existing_results(out_dir: str | Path) -> None:

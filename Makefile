@@ -24,7 +24,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks experiments
 
 # Every benchmark but the quality one; their tables replace the README's bench:<name> blocks (benchmarks/publish.py).
 bench: $(VENV)/.installed

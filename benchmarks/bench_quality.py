@@ -8,7 +8,8 @@ five classical rules (average, max, laplacian, wavelet, gff; evaluated once, in 
 depend on the seed), and prints per dataset the number of metrics on which the trained model's dataset mean
 beats each rule and all of them, with the wall time of each run. With several seeds: mean ± std of the win
 counts. A benchmark, not a test (minutes per seed on 2 CPU cores). Extra arguments are Hydra overrides for the
-training runs (e.g. ``trainer.max_epochs=2`` or ``data.mode=synthetic``, which adds PSNR_gt against the best rule).
+training runs (e.g. ``trainer.max_epochs=2`` or ``data.mode=synthetic``, which adds PSNR_gt against the best rule);
+they are composed and the model and objective built before the first run, so a misspelled one fails at once.
 Each trained checkpoint is also scored on the embedded synthetic suite (through ``fusionlab.evaluate``), whose
 ground truth gives PSNR_gt against the best classical rule per task (``--no-synthetic`` skips it).
 The table is also written to ``<out>/quality.md``.
@@ -39,6 +40,23 @@ TARGETS: dict[str, dict[str, int]] = {
     "m3fd": {"gff": 5},
     **{d: {"average": 6, "gff": 4} for d in ZERO_SHOT},
 }
+
+
+def check_overrides(overrides: list[str], out: Path) -> None:
+    """Compose the recipe with ``overrides`` and build its model and objective before any run, so that a
+    misspelled key or a wrong ``_target_`` fails in seconds instead of after the first seed's minutes."""
+    from hydra.utils import instantiate
+
+    from fusionlab.config import compose
+
+    try:
+        cfg = compose(["+experiment=ivif_zero_shot", *overrides], output_dir=out / "check")
+        instantiate(cfg.model)
+        if cfg.get("loss"):
+            instantiate(cfg.loss, _convert_="all")
+    except Exception as err:  # noqa: BLE001 - any composition or build error ends the benchmark with its cause
+        raise SystemExit(f"error: the recipe does not compose or build with the overrides {overrides}: "
+                         f"{type(err).__name__}: {err}") from err
 
 
 def train_run(run_dir: Path, data_dir: str, seed: int, methods: list[str], overrides: list[str]) -> float:
@@ -156,7 +174,8 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """The script's own options, and the rest: Hydra overrides for the training runs."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=os.environ.get("FUSIONLAB_DATA") or str(REPO.parent / "shared" / "data"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="one training run per seed (default 42)")
@@ -164,14 +183,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rules", default=",".join(RULES), help="classical rules to compare with")
     parser.add_argument("--no-synthetic", action="store_true",
                         help="skip scoring each trained checkpoint on the embedded synthetic suite (PSNR_gt check)")
-    args, overrides = parser.parse_known_args(argv)
+    return parser.parse_known_args(argv)
 
+
+def main(argv: list[str] | None = None) -> None:
+    args, overrides = parse_args(argv)
     sys.path.insert(0, str(REPO / "src"))
     from fusionlab.engine.ablation import seed_tables
 
     rules = [r for r in args.rules.split(",") if r]
     out = Path(args.out or REPO / "outputs" / "bench_quality" / time.strftime("%Y-%m-%d_%H-%M-%S"))
     out.mkdir(parents=True, exist_ok=True)
+    check_overrides(overrides, out)
     rows: list[dict] = []
     synthetic_rows: list[dict] = []
     times: list[float] = []

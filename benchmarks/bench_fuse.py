@@ -55,6 +55,9 @@ def bench(ckpt: Path, data_dir: Path, size: str, repeats: int, out: Path, precis
     w, h = map(int, size.split("x"))
     pairs, _ = find_pairs(a_dir, b_dir)
     pairs = [p for p in pairs if p.size == (h, w)]
+    if not pairs:
+        raise SystemExit(f"no {size} pairs in {a_dir} and {b_dir}: the benchmark times the official sizes "
+                         f"(MSRS test 640x480, M3FD 1024x768); point --data-dir at a data root that holds them")
     loaded = load_model(ckpt)
     opts = FuseOptions(progress=False, precision=precision, device="cpu")
     fuse_pairs(loaded.model, pairs[:1], out, options=opts)  # warm-up: first-call allocations, lazy imports

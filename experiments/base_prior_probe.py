@@ -36,6 +36,11 @@ from fusionlab.models.fusion_net import box_mean
 
 HEADLINE = ("EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM")
 DATASETS = ("msrs", "roadscene", "m3fd", "harvard/CT-MRI", "harvard/PET-MRI", "harvard/SPECT-MRI", "mef", "lytro")
+# The default run's validation sets: the MSRS held-out slice and the embedded synthetic pairs of every task
+# (data.val=[msrs,synthetic/mif,synthetic/mef,synthetic/mff] in docs/quality.md; synthetic/ivif joins when the MSRS
+# slice is small, as on the shared sample).
+VALIDATION = ("msrs", "synthetic/ivif", "synthetic/mif", "synthetic/mef", "synthetic/mff")
+QUALITY_METRICS = ("MI", "SCD", "VIF", "Qabf", "SSIM")  # fusionlab.engine.validation.QUALITY_METRICS
 
 
 def _layers(x: Tensor, radius: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -77,11 +82,12 @@ VARIANTS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 }
 
 
-def dataset_means(key: str, data_dir: Path, pairs: int | None = None,
-                  rules: tuple[str, ...] = ("average", "gff")) -> dict[str, dict[str, float]]:
-    """{method: {metric: mean over the dataset's first ``pairs`` test pairs (all: None)}} for every variant and
-    rule, scored on 8-bit images as the evaluation saves them."""
-    ds = get_source(key).build(BuildRequest(data_dir=data_dir, split="test"))
+def dataset_means(key: str, data_dir: Path | None, pairs: int | None = None,
+                  rules: tuple[str, ...] = ("average", "gff"), split: str = "test",
+                  metrics: tuple[str, ...] = HEADLINE) -> dict[str, dict[str, float]]:
+    """{method: {metric: mean over the dataset's first ``pairs`` pairs of ``split`` (all: None)}} for every
+    variant and rule, scored on 8-bit images as the evaluation saves them."""
+    ds = get_source(key).build(BuildRequest(data_dir=data_dir, split=split))
     n = len(ds) if pairs is None else min(pairs, len(ds))
     sums: dict[str, dict[str, float]] = {}
     with torch.no_grad():
@@ -92,11 +98,31 @@ def dataset_means(key: str, data_dir: Path, pairs: int | None = None,
             outs.update({rule: build_baseline(rule)(a, b) for rule in rules})
             ra, rb = to_metric_range(a), to_metric_range(b)
             for name, f in outs.items():
-                values = compute_metrics(to_metric_range(f.clamp(0, 1)), ra, rb, names=HEADLINE)
-                acc = sums.setdefault(name, dict.fromkeys(HEADLINE, 0.0))
-                for m in HEADLINE:
+                values = compute_metrics(to_metric_range(f.clamp(0, 1)), ra, rb, names=metrics)
+                acc = sums.setdefault(name, dict.fromkeys(metrics, 0.0))
+                for m in metrics:
                     acc[m] += float(values[m][0]) / n
     return sums
+
+
+def validation_quality(data_dir: Path, keys: tuple[str, ...] = VALIDATION) -> dict[str, dict[str, float]]:
+    """``val/quality`` of every variant, per validation set and overall (``mean``): the model-selection
+    criterion of training runs (``fusionlab.engine.validation``: MI, SCD, VIF, Qabf and SSIM, each as the ratio
+    to the average rule's mean on the same images, averaged). Only validation splits are read, so a choice
+    made on it is not tuned to any test image."""
+    ratios: dict[str, dict[str, list[float]]] = {name: {} for name in VARIANTS}
+    for key in keys:
+        means = dataset_means(key, None if key.startswith("synthetic/") else data_dir, rules=("average",),
+                              split="val", metrics=QUALITY_METRICS)
+        for name in VARIANTS:
+            ratios[name][key] = [means[name][m] / means["average"][m] for m in QUALITY_METRICS
+                                 if means["average"][m] > 0]
+    out = {}
+    for name, per_set in ratios.items():
+        out[name] = {k: sum(v) / len(v) for k, v in per_set.items()}
+        every = [r for v in per_set.values() for r in v]
+        out[name]["mean"] = sum(every) / len(every)
+    return out
 
 
 def main() -> None:
@@ -104,7 +130,16 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("FUSIONLAB_DATA", "../shared/data"))
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--pairs", type=int, default=None, help="first N test pairs per dataset (default: all)")
+    parser.add_argument("--validation", action="store_true",
+                        help="score the variants on the validation sets instead (val/quality: what selection reads)")
     args = parser.parse_args()
+    if args.validation:
+        scores = validation_quality(Path(args.data_dir))
+        print("| variant | val/quality | " + " | ".join(VALIDATION) + " |")
+        print("|---|---:|" + "---:|" * len(VALIDATION))
+        for name, s in scores.items():
+            print(f"| {name} | {s['mean']:.4f} | " + " | ".join(f"{s[k]:.4f}" for k in VALIDATION) + " |")
+        return
     print("| dataset | variant | vs average | vs gff | lost to average | " + " | ".join(HEADLINE) + " |")
     print("|---|---|---:|---:|---|" + "---:|" * len(HEADLINE))
     for key in args.datasets.split(","):

@@ -151,3 +151,13 @@ def mini_data(src: Path, dest: Path, side: int = 96) -> Path:
             shutil.copy(path, target)
     done.touch()
     return dest
+
+
+def load_script(path: Path, name: str):
+    """A script under benchmarks/ or experiments/ imported as a module (they are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

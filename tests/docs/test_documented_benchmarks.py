@@ -8,12 +8,11 @@ tables, never in timed tests. A benchmark added under ``benchmarks/`` without a 
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
 import pytest
-from doc_helpers import REPO, command_env, mini_data
+from doc_helpers import REPO, command_env, load_script, mini_data
 
 # name -> (size options, data: "mini" = the 96 px miniature of the real samples, "full" = the real samples,
 # None = no data; a header every run must print)
@@ -32,10 +31,7 @@ DATA_OPTION = {"loader": "--data-dir", "fuse": "--data-dir", "evaluate": "--data
 
 
 def _publish():
-    spec = importlib.util.spec_from_file_location("publish_under_test", REPO / "benchmarks" / "publish.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "benchmarks" / "publish.py", "publish_under_test")
 
 
 def test_every_benchmark_make_bench_runs_is_run_here():

@@ -10,14 +10,13 @@ objective built), and a misspelled override must stop the script with an error t
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shlex
 import subprocess
 import sys
 
 import pytest
-from doc_helpers import REPO, command_env, mini_data
+from doc_helpers import REPO, command_env, load_script, mini_data
 
 BENCH = REPO / "benchmarks" / "bench_quality.py"
 DOCS = ("README.md", "docs/*.md", "experiments/README.md")
@@ -43,10 +42,7 @@ COMMANDS = documented_commands()
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_quality_documented", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH, "bench_quality_documented")
 
 
 def test_the_readme_command_is_documented():

@@ -13,7 +13,11 @@ headline metrics won against averaging and GFF. The variants:
   layer minus its 43×43 mean), per band as a Laplacian pyramid selects;
 * ``base_scale_added``: that energy added to the detail activity the default base prior reads;
 * ``base_prior_5``: the default with a softer base prior (``model.base_prior=5``);
-* ``base_radius_4``: the default with ``model.base_radius=4`` (base prior window 3·4).
+* ``base_radius_4``: the default with ``model.base_radius=4`` (base prior window 3·4);
+* ``coarse_blend_64``: a third band, as a pyramid blend does against seams: the base layer's coarse part (box mean,
+  radius 64) is blended with the base weights smoothed over the same box, its remainder with the sharp ones.
+  Not a model option: it asks whether softer large-scale blending (the blotches visible on exposure pairs) is
+  worth building.
 
 docs/quality.md reads it. Scoring on the test sets to choose a prior is tuning to them; the
 script is here to show why the default was *not* changed, and to rerun the comparison on other images.
@@ -55,12 +59,13 @@ def _follow(scale: float, energy: Tensor) -> Tensor:
 
 
 def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prior: float = 20.0, radius: int = 7,
-                     base_energy: str = "detail", band_radius: int = 21) -> Tensor:
+                     base_energy: str = "detail", band_radius: int = 21, coarse_radius: int = 0) -> Tensor:
     """The untrained two-scale head: blends of base and detail layers chosen by activity priors alone.
 
     ``base_energy``: what the base prior compares. ``detail`` (the default head): detail activity on a
     3·radius window; ``band``: the base layer's own contrast (its energy around a ``band_radius`` box mean);
-    ``detail+band``: their sum.
+    ``detail+band``: their sum. ``coarse_radius`` > 0: the base layer's box mean of that radius is blended with the
+    base weights smoothed over the same box (a three-band blend).
     """
     la, da, ea = _layers(a, radius)
     lb, db, eb = _layers(b, radius)
@@ -70,6 +75,9 @@ def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prio
               "detail+band": box_mean(activity, 3 * radius) + band}[base_energy]
     wb, wd = _follow(base_prior, energy), _follow(detail_prior, activity)
     fused = wb[:, :1] * la + wb[:, 1:] * lb + wd[:, :1] * da + wd[:, 1:] * db
+    if coarse_radius > 0:
+        smooth = box_mean(wb, coarse_radius) - wb
+        fused = fused + smooth[:, :1] * box_mean(la, coarse_radius) + smooth[:, 1:] * box_mean(lb, coarse_radius)
     return fused.clamp(1e-3, 1 - 1e-3)
 
 
@@ -79,6 +87,7 @@ VARIANTS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "base_scale_added": lambda a, b: two_scale_priors(a, b, base_energy="detail+band"),
     "base_prior_5": lambda a, b: two_scale_priors(a, b, base_prior=5.0),
     "base_radius_4": lambda a, b: two_scale_priors(a, b, radius=4),
+    "coarse_blend_64": lambda a, b: two_scale_priors(a, b, coarse_radius=64),
 }
 
 

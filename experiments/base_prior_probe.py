@@ -35,16 +35,16 @@ from torch import Tensor
 
 from fusionlab.baselines import build_baseline
 from fusionlab.data.sources import BuildRequest, get_source
+from fusionlab.engine.validation import HEADLINE_METRICS as HEADLINE
+from fusionlab.engine.validation import QUALITY_METRICS
 from fusionlab.metrics import compute_metrics, to_metric_range
 from fusionlab.models.fusion_net import box_mean
 
-HEADLINE = ("EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM")
 DATASETS = ("msrs", "roadscene", "m3fd", "harvard/CT-MRI", "harvard/PET-MRI", "harvard/SPECT-MRI", "mef", "lytro")
 # The default run's validation sets: the MSRS held-out slice and the embedded synthetic pairs of every task
 # (data.val=[msrs,synthetic/mif,synthetic/mef,synthetic/mff] in docs/quality.md; synthetic/ivif joins when the MSRS
 # slice is small, as on the shared sample).
 VALIDATION = ("msrs", "synthetic/ivif", "synthetic/mif", "synthetic/mef", "synthetic/mff")
-QUALITY_METRICS = ("MI", "SCD", "VIF", "Qabf", "SSIM")  # fusionlab.engine.validation.QUALITY_METRICS
 
 
 def _layers(x: Tensor, radius: int) -> tuple[Tensor, Tensor, Tensor]:

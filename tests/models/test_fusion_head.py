@@ -218,3 +218,66 @@ def test_fixed_base_blend_ignores_the_head_base_logits():
     assert torch.allclose(out, want, atol=1e-4)
     with pytest.raises(ConfigError, match="learn_base_blend"):
         FusionNet(DenseCNN(width=4, layers=1), head="weights", learn_base_blend=False)
+
+
+def test_box_mean_running_sums_match_pooling_at_large_radii():
+    """From radius 32 on, box_mean sums by cumulative sums (the coarse band's radius 64 would cost 129 ops per
+    pixel pooled); the means are the same window means, reflected or replicated at the edges."""
+    import torch.nn.functional as F
+
+    from fusionlab.models.fusion_net import box_mean
+
+    x = torch.rand(2, 2, 70, 90, generator=torch.Generator().manual_seed(0))
+    for r, mode in ((32, "reflect"), (50, "reflect"), (80, "replicate")):
+        k = 2 * r + 1
+        padded = F.pad(x, (r, r, r, r), mode=mode)
+        pooled = F.avg_pool2d(F.avg_pool2d(padded, (k, 1), stride=1), (1, k), stride=1)
+        assert torch.allclose(box_mean(x, r), pooled, atol=1e-6), r
+    assert box_mean(x.bfloat16(), 40).dtype == torch.bfloat16
+
+
+def _patchwork_pair(size: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
+    """An exposure-like pair whose structure switches source half-way: a is textured and dark on the left and
+    flat on the right, b flat on the left and textured and bright on the right. The base prior then selects a on
+    the left and b on the right, a hard switch of brightness between 0.3 and 0.8."""
+    texture, other = _textures(3, size)
+    left = torch.zeros(1, 1, size, size, dtype=torch.bool)
+    left[..., : size // 2] = True
+    a = torch.where(left, 0.2 + 0.2 * texture, torch.full_like(texture, 0.35))
+    b = torch.where(left, torch.full_like(other, 0.75), 0.7 + 0.2 * other)
+    return a, b
+
+
+def test_coarse_band_turns_a_brightness_switch_into_a_gradient():
+    """``base_coarse_radius``: where the base prior switches source, the output's brightness ramps over the
+    coarse box instead of jumping; far from the switch (beyond the coarse box and the prior's window) the output
+    is the plain two-scale one, and the option needs the two-scale head and a radius >= 1."""
+    from fusionlab.models.fusion_net import box_mean
+
+    a, b = _patchwork_pair()
+    kw = dict(head="two_scale", base_radius=2, base_prior=20.0, detail_prior=20.0, learn_base_blend=False)
+    torch.manual_seed(0)
+    plain = FusionNet(DenseCNN(width=4, layers=1), **kw).eval()
+    coarse = FusionNet(DenseCNN(width=4, layers=1), base_coarse_radius=16, **kw).eval()
+    coarse.load_state_dict(plain.state_dict())  # the option adds no parameter
+    with torch.no_grad():
+        out_plain, out_coarse = plain(a, b), coarse(a, b)
+    def ramp(x: torch.Tensor) -> tuple[float, int]:
+        """Largest column-to-column step of the base's brightness, and the width of the 10-90% transition."""
+        profile = box_mean(x, 2).mean(-2).squeeze()
+        lo, hi = profile[:8].mean(), profile[-8:].mean()
+        inside = (profile - lo > 0.1 * (hi - lo)) & (hi - profile > 0.1 * (hi - lo))
+        return profile.diff().abs().max().item(), int(inside.sum())
+
+    (step_plain, width_plain), (step_coarse, width_coarse) = ramp(out_plain), ramp(out_coarse)
+    assert step_plain > 0.05 and width_plain < 16  # a switch between the dark and the bright source
+    assert step_coarse < 0.6 * step_plain and width_coarse > 2 * width_plain
+    # both sides keep their source's brightness away from the switch
+    assert abs(out_coarse[..., :8].mean() - a[..., :8].mean()) < 0.03
+    assert abs(out_coarse[..., -8:].mean() - b[..., -8:].mean()) < 0.03
+    far = slice(None, 48 - 16 - 6 - 4)  # switch - coarse radius - prior window - margin
+    assert torch.allclose(out_coarse[..., far], out_plain[..., far], atol=1e-3)
+    with pytest.raises(ConfigError, match="base_coarse_radius"):
+        FusionNet(DenseCNN(width=4, layers=1), head="weights", base_coarse_radius=16)
+    with pytest.raises(ConfigError, match="base_coarse_radius"):
+        FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_coarse_radius=0)

@@ -38,7 +38,19 @@ def box_mean(x: Tensor, radius: int) -> Tensor:
     mode = "reflect" if radius < h and radius < w else "replicate"
     x = F.pad(x, (radius, radius, radius, radius), mode=mode)
     k = 2 * radius + 1
-    return F.avg_pool2d(F.avg_pool2d(x, (k, 1), stride=1), (1, k), stride=1)  # separable
+    if radius < _RUNNING_SUM_RADIUS:
+        return F.avg_pool2d(F.avg_pool2d(x, (k, 1), stride=1), (1, k), stride=1)  # separable
+    return _running_mean(_running_mean(x, k, -2), k, -1)
+
+
+_RUNNING_SUM_RADIUS = 32  # from this radius on, running sums beat pooling (k ops per pixel): 0.1 s at r=64, 640x480
+
+
+def _running_mean(x: Tensor, k: int, dim: int) -> Tensor:
+    """Means of ``k`` consecutive values along ``dim`` (valid part), from one cumulative sum in float64."""
+    c = F.pad(x.double().cumsum(dim), (0, 0, 1, 0) if dim == -2 else (1, 0))
+    n = c.shape[dim]
+    return ((c.narrow(dim, k, n - k) - c.narrow(dim, 0, n - k)) / k).to(x.dtype)
 
 
 def _follow_active(scale: Tensor, energy: Tensor) -> Tensor:
@@ -93,6 +105,12 @@ class Decoder(nn.Module):
     Without it the base blend is whatever IVIF training taught (follow the brighter source), which on an exposure
     pair is the over-exposed one and on a focus pair leaves the out-of-focus source's blurred edges in the base;
     the activity prior selects the source with structure there, which transfers across tasks.
+    ``base_coarse_radius`` (null = off) splits the base blend in two bands, as a pyramid blend does: the base
+    layers' box mean of that radius is blended with the base weights averaged over the same box, the rest with the
+    weights themselves. The activity prior's weights are near-binary over regions (∝ RMS^20), so on an exposure pair
+    the base alone switches between the dark and the bright exposure in hard-edged patches; with smoothed weights on
+    the coarse band those switches become gradients of brightness while the local contrast still follows the
+    selected source (docs/quality.md).
     ``exposure_gate`` turns the base prior off, in proportion, on pairs that look like an exposure bracket
     (:func:`exposure_bracket`): there the well-exposed brightness lies *between* the exposures, and selecting
     per region the source with more structure puts the under-exposed image wherever the other one clips (a
@@ -110,7 +128,8 @@ class Decoder(nn.Module):
     def __init__(self, channels: list[int], reductions: list[int], head: str = "correction",
                  max_correction: float | None = None, base_radius: int = 7, detail_prior: float = 2.0,
                  base_prior: float = 0.0, base_prior_radius: int | None = None,
-                 exposure_gate: bool = False, learn_base_blend: bool = True) -> None:
+                 exposure_gate: bool = False, learn_base_blend: bool = True,
+                 base_coarse_radius: int | None = None) -> None:
         super().__init__()
         if head not in self.HEADS:
             raise ConfigError(f"model.head must be one of {tuple(self.HEADS)}, got {head!r}")
@@ -128,6 +147,10 @@ class Decoder(nn.Module):
                               "(or exposure_gate=false)")
         if not learn_base_blend and head != "two_scale":
             raise ConfigError(f"model.learn_base_blend=false fixes the base blend of head=two_scale (got head={head!r})")
+        if base_coarse_radius is not None and (head != "two_scale" or int(base_coarse_radius) < 1):
+            raise ConfigError(f"model.base_coarse_radius must be null (off) or a box radius >= 1 with "
+                              f"model.head=two_scale, got {base_coarse_radius} with head={head!r}")
+        self.base_coarse_radius = None if base_coarse_radius is None else int(base_coarse_radius)
         self.exposure_gate, self.learn_base_blend = bool(exposure_gate), bool(learn_base_blend)
         self.head_mode, self.max_correction, self.base_radius = head, max_correction, int(base_radius)
         self.base_prior_radius = 3 * self.base_radius if base_prior_radius is None else int(base_prior_radius)
@@ -187,6 +210,10 @@ class Decoder(nn.Module):
                 base_logits = base_logits + prior
             wb, wd = base_logits.softmax(1), detail_logits.softmax(1)
             base = wb[:, :1] * la + wb[:, 1:2] * lb + wd[:, :1] * da + wd[:, 1:2] * db
+            if self.base_coarse_radius is not None:  # coarse band: box(L)·box(w) instead of box(L)·w
+                r = self.base_coarse_radius
+                smooth = box_mean(wb, r) - wb
+                base = base + smooth[:, :1] * box_mean(la, r) + smooth[:, 1:2] * box_mean(lb, r)
         correction = h[:, -1:]
         if self.max_correction is not None:
             correction = self.max_correction * torch.tanh(correction / self.max_correction)
@@ -201,7 +228,7 @@ class FusionNet(nn.Module):
                  max_correction: float | None = None, swap_sources: bool = False, base_radius: int = 7,
                  detail_prior: float = 2.0, base_lowpass: bool = False, base_prior: float = 0.0,
                  base_prior_radius: int | None = None, exposure_gate: bool = False,
-                 learn_base_blend: bool = True) -> None:
+                 learn_base_blend: bool = True, base_coarse_radius: int | None = None) -> None:
         """``swap_sources``: in training, swap ``a`` and ``b`` of a random half of the batch (features are
         returned in the caller's order). The pixel objectives are symmetric in the two sources, so this is a free
         augmentation that stops the fuser from learning slot-specific rules ("a is the infrared image: follow it
@@ -221,7 +248,7 @@ class FusionNet(nn.Module):
         self.fusers = nn.ModuleList(AttentionFuser(c) for c in backbone.out_channels)
         self.decoder = Decoder(list(backbone.out_channels), list(backbone.reductions), head, max_correction,
                                base_radius, detail_prior, base_prior, base_prior_radius, exposure_gate,
-                               learn_base_blend)
+                               learn_base_blend, base_coarse_radius)
         self.channels_last = channels_last
         if channels_last:  # NHWC weights too: oneDNN then runs without layout conversions (~2x on CPU in bf16)
             self.to(memory_format=torch.channels_last)

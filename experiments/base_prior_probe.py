@@ -8,7 +8,8 @@ script rebuilds those blends with no network (the untrained head's logits and co
 ``trainer.max_steps=0`` runs give the same win counts), swaps in other base priors, and prints per dataset the
 headline metrics won against averaging and GFF. The variants:
 
-* ``default``: the shipped priors;
+* ``default``: the one-band priors (the default recipe's until 2026-12-06; the name is kept so the committed
+  table and docs/quality.md still read);
 * ``base_scale``: the base blend follows the source with more contrast in its *base layer* (energy of the base
   layer minus its 43×43 mean), per band as a Laplacian pyramid selects;
 * ``base_scale_added``: that energy added to the detail activity the default base prior reads;
@@ -16,8 +17,7 @@ headline metrics won against averaging and GFF. The variants:
 * ``base_radius_4``: the default with ``model.base_radius=4`` (base prior window 3·4);
 * ``coarse_blend_64``: a third band, as a pyramid blend does against seams: the base layer's coarse part (box mean,
   radius 64) is blended with the base weights smoothed over the same box, its remainder with the sharp ones.
-  Not a model option: it asks whether softer large-scale blending (the blotches visible on exposure pairs) is
-  worth building.
+  Built since as ``model.base_coarse_radius`` and adopted by the default recipe (``=64``): docs/quality.md.
 
 docs/quality.md reads it. Scoring on the test sets to choose a prior is tuning to them; the
 script is here to show why the default was *not* changed, and to rerun the comparison on other images.

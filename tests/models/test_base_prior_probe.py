@@ -32,15 +32,17 @@ def _pair() -> tuple[torch.Tensor, torch.Tensor]:
     return a, b
 
 
-@pytest.mark.parametrize("radius", [3, 7])
-def test_default_variant_is_the_silent_two_scale_head(radius):
+@pytest.mark.parametrize(("radius", "coarse"), [(3, None), (7, None), (7, 16), (7, 64)])
+def test_default_variant_is_the_silent_two_scale_head(radius, coarse):
+    """The probe's rules are the model's: one band (``default``) and two bands (``coarse_blend_64``, the default
+    recipe's ``model.base_coarse_radius=64``; 64 is wider than this pair: replicated edges)."""
     net = FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_radius=radius, base_prior=20.0,
-                    detail_prior=20.0, learn_base_blend=False).eval()
+                    detail_prior=20.0, learn_base_blend=False, base_coarse_radius=coarse).eval()
     torch.nn.init.zeros_(net.decoder.head[-1].weight)  # logits and correction exactly 0: the priors alone
     a, b = _pair()
     with torch.no_grad():
         expected = net(a, b)
-    got = two_scale_priors(a, b, radius=radius)
+    got = two_scale_priors(a, b, radius=radius, coarse_radius=coarse or 0)
     assert torch.allclose(got, expected, atol=1e-5)
 
 

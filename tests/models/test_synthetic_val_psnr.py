@@ -1,0 +1,41 @@
+"""experiments/synthetic_val_psnr.py (behind docs/quality.md's choice of the two-band base blend): ground-truth
+PSNR on the synthetic validation pairs, for trained checkpoints next to the classical rules."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "experiments"))
+import synthetic_val_psnr as probe  # noqa: E402
+
+from fusionlab.pretrained import WEIGHTS_DIR  # noqa: E402
+
+SHIPPED = WEIGHTS_DIR / "fusionnet_ivif.pt"
+
+
+def test_bad_arguments_name_what_is_wrong(tmp_path):
+    with pytest.raises(SystemExit, match="LABEL=CKPT"):
+        probe.parse_runs([str(SHIPPED)])
+    with pytest.raises(SystemExit, match="missing.ckpt"):
+        probe.parse_runs([f"x={tmp_path / 'missing.ckpt'}"])
+    assert probe.parse_runs([f"a={SHIPPED}", f"a={SHIPPED}"]) == [("a", SHIPPED), ("a", SHIPPED)]
+
+
+def test_table_scores_checkpoints_and_rules_on_validation_pairs(monkeypatch, capsys):
+    """One task (multi-focus) to stay fast: the shipped model is a multi-focus fuser far above averaging there (the
+    ground truth is the all-in-focus image), a label given twice reports a zero spread, and every rule has a column."""
+    monkeypatch.setattr(probe, "TASKS", ("synthetic/mff",))
+    probe.main([f"shipped={SHIPPED}", f"shipped={SHIPPED}"])
+    out = capsys.readouterr().out
+    header = re.search(r"^\| task \| (.+) \|$", out, re.M).group(1).split(" | ")
+    assert header == ["shipped", *probe.RULES]
+    row = re.search(r"^\| synthetic/mff \| (.+) \|$", out, re.M).group(1).split(" | ")
+    model, spread = (float(x) for x in row[0].split(" ± "))
+    rules = dict(zip(probe.RULES, map(float, row[1:])))
+    assert spread == 0.0
+    assert model > rules["average"] + 5.0 and model > rules["max"] + 5.0

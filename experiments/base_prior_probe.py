@@ -38,7 +38,7 @@ from fusionlab.data.sources import BuildRequest, get_source
 from fusionlab.engine.validation import HEADLINE_METRICS as HEADLINE
 from fusionlab.engine.validation import QUALITY_METRICS
 from fusionlab.metrics import compute_metrics, to_metric_range
-from fusionlab.models.fusion_net import box_mean
+from fusionlab.models.fusion_net import box_mean, clipped_box_mean
 
 DATASETS = ("msrs", "roadscene", "m3fd", "harvard/CT-MRI", "harvard/PET-MRI", "harvard/SPECT-MRI", "mef", "lytro")
 # The default run's validation sets: the MSRS held-out slice and the embedded synthetic pairs of every task
@@ -76,8 +76,9 @@ def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prio
     wb, wd = _follow(base_prior, energy), _follow(detail_prior, activity)
     fused = wb[:, :1] * la + wb[:, 1:] * lb + wd[:, :1] * da + wd[:, 1:] * db
     if coarse_radius > 0:
-        smooth = box_mean(wb, coarse_radius) - wb
-        fused = fused + smooth[:, :1] * box_mean(la, coarse_radius) + smooth[:, 1:] * box_mean(lb, coarse_radius)
+        smooth = clipped_box_mean(wb, coarse_radius) - wb
+        fused = (fused + smooth[:, :1] * clipped_box_mean(la, coarse_radius)
+                 + smooth[:, 1:] * clipped_box_mean(lb, coarse_radius))
     return fused.clamp(1e-3, 1 - 1e-3)
 
 

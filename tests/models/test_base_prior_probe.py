@@ -40,6 +40,10 @@ def test_default_variant_is_the_silent_two_scale_head(radius, coarse):
                     detail_prior=20.0, learn_base_blend=False, base_coarse_radius=coarse).eval()
     torch.nn.init.zeros_(net.decoder.head[-1].weight)  # logits and correction exactly 0: the priors alone
     a, b = _pair()
+    if coarse:  # a dark and b bright, structure switching source half-way: the base weights switch, the band acts
+        a, b = 0.4 * torch.cat((a[..., :24], b[..., 24:]), -1), 0.5 + 0.4 * torch.cat((b[..., :24], a[..., 24:]), -1)
+        assert (two_scale_priors(a, b, radius=radius, coarse_radius=coarse) - two_scale_priors(a, b, radius=radius)
+                ).abs().max() > 0.01
     with torch.no_grad():
         expected = net(a, b)
     got = two_scale_priors(a, b, radius=radius, coarse_radius=coarse or 0)

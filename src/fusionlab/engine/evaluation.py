@@ -43,7 +43,8 @@ KEY_COLUMNS = ("method", "dataset", "task", "image")
 def fuse_images(model: Callable[..., Tensor], a: Tensor, b: Tensor, *, tile_size: int | None = 1024,
                 tile_overlap: int = 64, task: str | None = None, multiple: int | None = None,
                 cbcr_a: Tensor | None = None, cbcr_b: Tensor | None = None) -> Tensor:
-    """Fuse ``(B, 1, H, W)`` luminance with ``model``; sides above ``tile_size`` go in overlapping tiles.
+    """Fuse ``(B, 1, H, W)`` luminance with ``model``; sides above ``tile_size`` go in overlapping tiles, with a
+    margin of ``tile_overlap`` or the model's ``context_radius`` (the reach of its fixed filters), the larger.
 
     The one forward of evaluation, fuse and export. A model whose ``forward`` takes ``task`` is told the task; a
     rule that ``uses_chroma`` gets both sources' chroma when they have it.
@@ -57,7 +58,9 @@ def fuse_images(model: Callable[..., Tensor], a: Tensor, b: Tensor, *, tile_size
     if getattr(model, "uses_chroma", False) and cbcr_a is not None and cbcr_b is not None:
         fused = model(a, b, cbcr_a=cbcr_a, cbcr_b=cbcr_b)  # a classical colour rule (Mertens): whole image
     elif tile_size is not None and max(a.shape[-2:]) > tile_size:
-        fused = tiled_fuse(fn, a, b, tile_size, tile_overlap, multiple)
+        # a margin below the model's filter reach would change the output near tile seams
+        reach = int(getattr(getattr(model, "func", model), "context_radius", 0))
+        fused = tiled_fuse(fn, a, b, tile_size, max(tile_overlap, reach), multiple)
     else:
         fused = fn(a, b)
     fused = fused.float()

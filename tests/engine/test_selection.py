@@ -75,3 +75,45 @@ def test_a_negative_min_val_images_is_a_clear_error(compose):
     with pytest.raises(Exception) as info:  # Hydra wraps the constructor's error; the CLI shows its one line
         build_datamodule(compose("+debug=fast", "data.min_val_images=-1"))
     assert user_error_message(info.value) == "data.min_val_images must be >= 0, got -1"
+
+
+def test_ground_truth_psnr_is_logged_where_a_validation_set_has_targets():
+    """``val/<dataset>/PSNR_gt``: the mean PSNR of the 8-bit fused images against their targets (computed here
+    independently), only for sets whose batches carry a target; ``val/quality`` does not read it."""
+    from fusionlab.engine.evaluation import score
+    from fusionlab.engine.validation import QUALITY_KEY, QUALITY_METRICS, ValidationScores
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(2, 1, 32, 32, generator=g), torch.rand(2, 1, 32, 32, generator=g)
+    target = 0.5 * (a + b)
+    fused = (target + 0.05 * torch.randn(2, 1, 32, 32, generator=g)).clamp(0, 1)
+
+    def run(with_target: bool) -> dict[str, float]:
+        scores = ValidationScores(QUALITY_METRICS, convention="cddfuse")
+        scores.start(["with_gt", "without_gt"], torch.device("cpu"))
+        batch = {"a": a, "b": b, **({"target": target} if with_target else {})}
+        scores.update("with_gt", fused, batch, score(fused, batch, QUALITY_METRICS, "cddfuse"), None)
+        plain = {"a": a, "b": b}
+        scores.update("without_gt", fused, plain, score(fused, plain, QUALITY_METRICS, "cddfuse"), None)
+        return scores.compute(with_loss=False)
+
+    out = run(with_target=True)
+    q = lambda x: torch.round(x.double() * 255)  # noqa: E731 - the 8-bit values a saved PNG holds
+    mse = ((q(fused) - q(target)) ** 2).mean((1, 2, 3))
+    expected = float((10 * torch.log10(255.0**2 / mse)).mean())
+    assert abs(out["val/with_gt/PSNR_gt"] - expected) < 1e-6
+    assert "val/without_gt/PSNR_gt" not in out
+    assert out[QUALITY_KEY] == run(with_target=False)[QUALITY_KEY]
+
+
+def test_a_run_logs_and_can_select_on_ground_truth_psnr(compose, tmp_path):
+    """The embedded synthetic validation pairs have targets: a run logs their PSNR_gt every epoch, and the checkpoint
+    monitor can read it (README, *Model selection*)."""
+    out = run_training(compose(*FAST, "callbacks.model_checkpoint.monitor=val/synthetic/ivif/PSNR_gt",
+                               output_dir=tmp_path / "r"))
+    with open(tmp_path / "r" / "csv" / "metrics.csv") as fh:
+        psnr = [float(r["val/synthetic/ivif/PSNR_gt"]) for r in csv.DictReader(fh) if r.get("val/synthetic/ivif/PSNR_gt")]
+    assert len(psnr) == 2 and all(5.0 < p < 60.0 for p in psnr)
+    best = 0 if psnr[0] >= psnr[1] else 1
+    assert f"epoch00{best}" in out["ckpt_path"]
+    assert "selected by best val/synthetic/ivif/PSNR_gt (max)" in (tmp_path / "r" / "results.md").read_text()

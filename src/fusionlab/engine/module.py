@@ -206,8 +206,8 @@ class FusionModule(L.LightningModule):
         loss = None
         if self.objective is not None:
             loss, _ = self.objective(fused, self._objective_batch(batch))
-        self.scores.update(dataset, fused, batch, score(fused, {"a": batch["a"], "b": batch["b"]},
-                                                       self.scores.metric_names, self.convention), loss)
+        scored = {k: batch[k] for k in ("a", "b", "target") if k in batch}  # target: PSNR_gt where there is one
+        self.scores.update(dataset, fused, batch, score(fused, scored, self.scores.metric_names, self.convention), loss)
 
     def _objective_batch(self, batch: dict) -> dict:
         obj = self.objective

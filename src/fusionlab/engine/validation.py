@@ -6,6 +6,10 @@ SCD, VIF, Qabf, SSIM: how much of the sources reaches the fused image), the mode
 average rule's mean on the same images, averaged. It is scale-free, and 1.0 means "as good as averaging".
 EN, SD and SF are logged but left out: they read the fused image alone and reward noise (measured: a model whose
 weights were replaced by noise scored 1.55 on a ratio over all eight headline metrics, a trained one 1.01).
+Validation sets with ground truth (the embedded synthetic pairs) also log ``val/<dataset>/PSNR_gt``: the
+source-referenced metrics reward a fused image that copies one source region by region (MI most), which ground truth
+does not (docs/quality.md, *Two bands in the base blend*); select on it with ``optimized_metric`` or a checkpoint
+monitor where that matters. ``val/quality`` does not read it.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ class ValidationScores(nn.Module):
         for d in datasets:
             loss = MeanMetric().to(device)
             loss.update(torch.empty(0, device=device))  # counted as updated on every rank (see primed)
+            psnr_gt = MeanMetric(nan_strategy="ignore").to(device)
+            psnr_gt.update(torch.empty(0, device=device))  # synced on every rank, logged only where a target was seen
             state = {"model": primed(build_metric_collection(self.metric_names, self.convention), device),
-                     "loss": loss}
+                     "loss": loss, "PSNR_gt": psnr_gt}
             if d not in self.reference_means:
                 state["reference"] = primed(build_metric_collection(self.metric_names, self.convention), device)
             self.states[d] = state
@@ -53,6 +59,8 @@ class ValidationScores(nn.Module):
             metric.update(fused, batch["a"], batch["b"], values=values[metric.name])
         if loss is not None:
             state["loss"].update(loss.detach().float(), weight=fused.shape[0])
+        if "PSNR_gt" in values:  # the batch carried its ground truth
+            state["PSNR_gt"].update(values["PSNR_gt"].float())
         if "reference" in state:
             ref = self.reference_rule(batch["a"].float(), batch["b"].float())
             ref_values = score(ref, {"a": batch["a"], "b": batch["b"]}, self.metric_names, self.convention)
@@ -60,7 +68,8 @@ class ValidationScores(nn.Module):
                 metric.update(ref, batch["a"], batch["b"], values=ref_values[metric.name])
 
     def compute(self, with_loss: bool) -> dict[str, float]:
-        """``val/<dataset>/<metric>``, ``val/mean/<metric>``, ``val/loss`` and ``val/quality``."""
+        """``val/<dataset>/<metric>``, ``val/<dataset>/PSNR_gt`` (ground truth), ``val/mean/<metric>``, ``val/loss``
+        and ``val/quality``."""
         out: dict[str, float] = {}
         per_metric: dict[str, list[float]] = {}
         ratios: list[float] = []
@@ -76,6 +85,9 @@ class ValidationScores(nn.Module):
                 ref = reference.get(name, float("nan"))
                 if name in QUALITY_METRICS and value == value and ref > 0:
                     ratios.append(value / ref)
+            psnr_gt = float(state["PSNR_gt"].compute())
+            if psnr_gt == psnr_gt:
+                out[f"val/{dataset}/PSNR_gt"] = psnr_gt
             if with_loss:
                 loss = float(state["loss"].compute())
                 out[f"val/{dataset}/loss"] = loss

@@ -27,15 +27,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from fusionlab.baselines import build_baseline  # noqa: E402
 from fusionlab.data.sources import BuildRequest, get_source  # noqa: E402
 from fusionlab.engine.checkpoints import load_evaluation_model  # noqa: E402
+from fusionlab.metrics import compute_reference_metrics, to_metric_range  # noqa: E402
 
 TASKS = ("synthetic/ivif", "synthetic/mif", "synthetic/mef", "synthetic/mff")
 RULES = ("average", "max", "laplacian", "wavelet", "gff")
 
 
 def psnr(fused: Tensor, target: Tensor) -> float:
-    """PSNR in dB of images in [0, 1]."""
-    mse = float(((fused.clamp(0, 1) - target) ** 2).mean())
-    return 10.0 * torch.log10(torch.tensor(1.0 / max(mse, 1e-12))).item()
+    """PSNR_gt in dB as evaluation and validation score it (8-bit images, peak 255)."""
+    values = compute_reference_metrics(to_metric_range(fused.clamp(0, 1)), to_metric_range(target))
+    return float(values["PSNR_gt"].mean())
 
 
 def parse_runs(specs: list[str]) -> list[tuple[str, Path]]:

@@ -98,8 +98,8 @@ class Decoder(nn.Module):
     pair is the over-exposed one and on a focus pair leaves the out-of-focus source's blurred edges in the base;
     the activity prior selects the source with structure there, which transfers across tasks.
     ``base_coarse_radius`` (null = off) splits the base blend in two bands, as a pyramid blend does: the base
-    layers' box mean of that radius (windows clipped to the image) is blended with the base weights averaged over the same box, the rest with the
-    weights themselves. The activity prior's weights are near-binary over regions (∝ RMS^20), so on an exposure pair
+    layers' box mean of that radius (windows clipped to the image) is blended with the base weights averaged over
+    the same box, the rest with the weights themselves. The activity prior's weights are near-binary over regions (∝ RMS^20), so on an exposure pair
     the base alone switches between the dark and the bright exposure in hard-edged patches; with smoothed weights on
     the coarse band those switches become gradients of brightness while the local contrast still follows the
     selected source (docs/quality.md).
@@ -259,8 +259,8 @@ class FusionNet(nn.Module):
         if d.head_mode != "two_scale":
             return 0
         reach = 2 * d.base_radius + (d.base_prior_radius if hasattr(d, "base_prior") else 0)
-        if d.base_coarse_radius is not None:
-            reach = max(reach, 2 * d.base_radius) + d.base_coarse_radius
+        if d.base_coarse_radius is not None:  # the box over the weights, which already reach this far
+            reach += d.base_coarse_radius
         return reach
 
     def reconstruction_parameters(self) -> list[nn.Parameter]:

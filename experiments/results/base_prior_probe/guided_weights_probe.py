@@ -1,0 +1,78 @@
+"""Ad hoc probe: GFF's guided-filter refinement of the base weights against the two-band default, untrained.
+
+    python experiments/results/base_prior_probe/guided_weights_probe.py psnr|val|test
+
+``psnr``: PSNR_gt on the synthetic validation pairs
+``val``: val/quality on the validation sets
+``test``: win
+counts on the test pairs of $FUSIONLAB_DATA (default ../shared/data). docs/quality.md reads the result.
+"""
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import base_prior_probe as P
+
+from fusionlab.baselines import build_baseline
+from fusionlab.baselines.gff import guided_filter
+from fusionlab.data.sources import BuildRequest, get_source
+from fusionlab.metrics import compute_reference_metrics, to_metric_range
+from fusionlab.models.fusion_net import box_mean, clipped_box_mean
+
+
+def priors(a, b, coarse=0, guide_base=None, guide_detail=None, radius=7, bp=20.0, dp=20.0):
+    la, da, ea = P._layers(a, radius)
+    lb, db, eb = P._layers(b, radius)
+    act = torch.cat((ea, eb), 1)
+    wb = P._follow(bp, box_mean(act, 3 * radius))
+    wd = P._follow(dp, act)
+    src = torch.cat((a, b), 1).double()
+    if guide_base:
+        r, eps = guide_base
+        g = guided_filter(src, wb.double(), r, eps).clamp_min(1e-6)
+        wb = (g / g.sum(1, keepdim=True)).float()
+    if guide_detail:
+        r, eps = guide_detail
+        g = guided_filter(src, wd.double(), r, eps).clamp_min(1e-6)
+        wd = (g / g.sum(1, keepdim=True)).float()
+    f = wb[:, :1] * la + wb[:, 1:] * lb + wd[:, :1] * da + wd[:, 1:] * db
+    if coarse:
+        s = clipped_box_mean(wb, coarse) - wb
+        f = f + s[:, :1] * clipped_box_mean(la, coarse) + s[:, 1:] * clipped_box_mean(lb, coarse)
+    return f.clamp(1e-3, 1 - 1e-3)
+
+V = {
+ "one_band": lambda a, b: priors(a, b),
+ "coarse64": lambda a, b: priors(a, b, coarse=64),
+ "gbase45": lambda a, b: priors(a, b, guide_base=(45, 0.3)),
+ "gbase45_coarse64": lambda a, b: priors(a, b, coarse=64, guide_base=(45, 0.3)),
+ "gbase45_gdet7": lambda a, b: priors(a, b, guide_base=(45, 0.3), guide_detail=(7, 1e-6)),
+ "gbase45e01": lambda a, b: priors(a, b, guide_base=(45, 0.01)),
+}
+P.VARIANTS.clear()
+P.VARIANTS.update(V)
+mode = sys.argv[1]
+data = Path(os.environ.get("FUSIONLAB_DATA", "../shared/data"))
+if mode == "psnr":
+    names = [*V, "average", "max", "gff"]
+    print("| task | " + " | ".join(names) + " |")
+    for task in ("synthetic/ivif", "synthetic/mif", "synthetic/mef", "synthetic/mff"):
+        ds = get_source(task).build(BuildRequest(data_dir=None, split="val"))
+        s = dict.fromkeys(names, 0.0)
+        with torch.no_grad():
+            for i in range(len(ds)):
+                smp = ds[i]
+                a, b, t = (smp[k][None].float() for k in ("a", "b", "target"))
+                for n in names:
+                    f = V[n](a, b) if n in V else build_baseline(n)(a, b)
+                    s[n] += float(compute_reference_metrics(to_metric_range(f.clamp(0, 1)), to_metric_range(t))["PSNR_gt"].mean()) / len(ds)
+        print(f"| {task} | " + " | ".join(f"{s[n]:.2f}" for n in names) + " |", flush=True)
+elif mode == "val":
+    for n, s in P.validation_quality(data).items():
+        print(n, f"{s['mean']:.4f}", " ".join(f"{k}={s[k]:.3f}" for k in P.VALIDATION), flush=True)
+else:
+    sys.argv = ["x", "--data-dir", str(data)] + sys.argv[2:]
+    P.main()

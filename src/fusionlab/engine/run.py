@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from fusionlab.data.datamodule import FusionDataModule
+from fusionlab.engine.callbacks import ProcessGroupCleanup
 from fusionlab.engine.checkpoints import read_checkpoint
 from fusionlab.engine.evaluation import EvaluationModule
 from fusionlab.engine.module import FusionModule, count_parameters
@@ -76,7 +77,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         raise ConfigError("trainer.gradient_clip_val is not used: set optim.gradient_clip_val (one key for every "
                           "training mode)")
     loggers = _instantiate_group(cfg.get("logger"))
-    callbacks = _instantiate_group(cfg.get("callbacks"))
+    callbacks = [*_instantiate_group(cfg.get("callbacks")), ProcessGroupCleanup()]
     return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
 
 

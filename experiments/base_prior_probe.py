@@ -18,6 +18,8 @@ headline metrics won against averaging and GFF. The variants:
 * ``coarse_blend_64``: a third band, as a pyramid blend does against seams: the base layer's coarse part (box mean,
   radius 64) is blended with the base weights smoothed over the same box, its remainder with the sharp ones.
   Built since as ``model.base_coarse_radius`` and adopted by the default recipe (``=64``): docs/quality.md.
+* ``coarse_blend_64_in_range``: that blend with the base layer kept within the two sources' base layers at each
+  pixel (``model.base_in_range``, the default recipe's since 2026-12-06): no halo where both sources are black.
 
 docs/quality.md reads it. Scoring on the test sets to choose a prior is tuning to them; the
 script is here to show why the default was *not* changed, and to rerun the comparison on other images.
@@ -59,13 +61,15 @@ def _follow(scale: float, energy: Tensor) -> Tensor:
 
 
 def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prior: float = 20.0, radius: int = 7,
-                     base_energy: str = "detail", band_radius: int = 21, coarse_radius: int = 0) -> Tensor:
+                     base_energy: str = "detail", band_radius: int = 21, coarse_radius: int = 0,
+                     in_range: bool = False) -> Tensor:
     """The untrained two-scale head: blends of base and detail layers chosen by activity priors alone.
 
     ``base_energy``: what the base prior compares. ``detail`` (the default head): detail activity on a
     3·radius window; ``band``: the base layer's own contrast (its energy around a ``band_radius`` box mean);
     ``detail+band``: their sum. ``coarse_radius`` > 0: the base layer's box mean of that radius is blended with the
-    base weights smoothed over the same box (a three-band blend).
+    base weights smoothed over the same box (a three-band blend); ``in_range``: that blended base layer is clamped
+    to the range of the two base layers at each pixel (``model.base_in_range``).
     """
     la, da, ea = _layers(a, radius)
     lb, db, eb = _layers(b, radius)
@@ -77,8 +81,12 @@ def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prio
     fused = wb[:, :1] * la + wb[:, 1:] * lb + wd[:, :1] * da + wd[:, 1:] * db
     if coarse_radius > 0:
         smooth = clipped_box_mean(wb, coarse_radius) - wb
-        fused = (fused + smooth[:, :1] * clipped_box_mean(la, coarse_radius)
-                 + smooth[:, 1:] * clipped_box_mean(lb, coarse_radius))
+        band = smooth[:, :1] * clipped_box_mean(la, coarse_radius) + smooth[:, 1:] * clipped_box_mean(lb, coarse_radius)
+        if in_range:
+            layer = (wb[:, :1] * la + wb[:, 1:] * lb + band).clamp(torch.minimum(la, lb), torch.maximum(la, lb))
+            fused = layer + wd[:, :1] * da + wd[:, 1:] * db
+        else:
+            fused = fused + band
     return fused.clamp(1e-3, 1 - 1e-3)
 
 
@@ -89,6 +97,7 @@ VARIANTS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "base_prior_5": lambda a, b: two_scale_priors(a, b, base_prior=5.0),
     "base_radius_4": lambda a, b: two_scale_priors(a, b, radius=4),
     "coarse_blend_64": lambda a, b: two_scale_priors(a, b, coarse_radius=64),
+    "coarse_blend_64_in_range": lambda a, b: two_scale_priors(a, b, coarse_radius=64, in_range=True),
 }
 
 

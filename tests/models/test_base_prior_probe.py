@@ -32,12 +32,16 @@ def _pair() -> tuple[torch.Tensor, torch.Tensor]:
     return a, b
 
 
-@pytest.mark.parametrize(("radius", "coarse"), [(3, None), (7, None), (7, 16), (7, 64)])
-def test_default_variant_is_the_silent_two_scale_head(radius, coarse):
-    """The probe's rules are the model's: one band (``default``) and two bands (``coarse_blend_64``, the default
-    recipe's ``model.base_coarse_radius=64``; 64 is wider than this pair: replicated edges)."""
+@pytest.mark.parametrize(("radius", "coarse", "in_range"),
+                         [(3, None, False), (7, None, False), (7, 16, False), (7, 64, False), (7, 16, True),
+                          (7, 64, True)])
+def test_default_variant_is_the_silent_two_scale_head(radius, coarse, in_range):
+    """The probe's rules are the model's: one band (``default``), two bands (``coarse_blend_64``,
+    ``model.base_coarse_radius=64``; 64 is wider than this pair: replicated edges) and two bands kept in the base
+    layers' range (``coarse_blend_64_in_range``, the default recipe's ``model.base_in_range=true``)."""
     net = FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_radius=radius, base_prior=20.0,
-                    detail_prior=20.0, learn_base_blend=False, base_coarse_radius=coarse).eval()
+                    detail_prior=20.0, learn_base_blend=False, base_coarse_radius=coarse,
+                    base_in_range=in_range).eval()
     torch.nn.init.zeros_(net.decoder.head[-1].weight)  # logits and correction exactly 0: the priors alone
     a, b = _pair()
     if coarse:  # a dark and b bright, structure switching source half-way: the base weights switch, the band acts
@@ -46,7 +50,7 @@ def test_default_variant_is_the_silent_two_scale_head(radius, coarse):
                 ).abs().max() > 0.01
     with torch.no_grad():
         expected = net(a, b)
-    got = two_scale_priors(a, b, radius=radius, coarse_radius=coarse or 0)
+    got = two_scale_priors(a, b, radius=radius, coarse_radius=coarse or 0, in_range=in_range)
     assert torch.allclose(got, expected, atol=1e-5)
 
 

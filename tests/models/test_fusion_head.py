@@ -265,3 +265,47 @@ def test_coarse_band_turns_a_brightness_switch_into_a_gradient():
         FusionNet(DenseCNN(width=4, layers=1), head="weights", base_coarse_radius=16)
     with pytest.raises(ConfigError, match="base_coarse_radius"):
         FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_coarse_radius=0)
+
+
+def _scan_pair(size: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
+    """A medical-like pair: both sources black outside a disc; inside it ``a`` is textured and bright (MRI-like,
+    the base prior selects it) and ``b`` is a dim, smooth blob (PET-like) that reaches further out."""
+    texture, _ = _textures(5, size)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    r = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2).float().sqrt().view(1, 1, size, size)
+    a = torch.where(r < 20, 0.5 + 0.4 * texture, torch.zeros_like(texture))
+    b = torch.where(r < 30, torch.full_like(texture, 0.15), torch.zeros_like(texture))
+    return a, b
+
+
+def test_base_in_range_keeps_the_coarse_band_between_the_sources_base_layers():
+    """``base_in_range``: the coarse band brings brightness from up to its radius away, so without the bound the
+    black background next to a bright disc comes out grey (a halo above both sources); with it the base blend
+    stays within the two base layers at every pixel, the background stays black, and where the sources differ
+    the coarse band still acts (the output differs from the one-band blend). Off, the output is the two-band one
+    of before; the option needs the two-scale head."""
+    from fusionlab.models.fusion_net import box_mean
+
+    a, b = _scan_pair()
+    kw = dict(head="two_scale", base_radius=2, base_prior=20.0, detail_prior=20.0, learn_base_blend=False)
+    torch.manual_seed(0)
+    nets = {name: FusionNet(DenseCNN(width=4, layers=1), **kw, **extra).eval() for name, extra in (
+        ("one_band", {}), ("leaky", {"base_coarse_radius": 24}),
+        ("bounded", {"base_coarse_radius": 24, "base_in_range": True}))}
+    for net in nets.values():
+        net.load_state_dict(nets["one_band"].state_dict())  # the option adds no parameter
+    with torch.no_grad():
+        out = {name: net(a, b) for name, net in nets.items()}
+    background = (box_mean(a, 2) + box_mean(b, 2) == 0)  # both sources' base layers are black here
+    assert background.sum() > 1000
+    assert out["leaky"][background].max() > 0.02  # the halo (8 grey levels here)
+    assert out["bounded"][background].max() < 0.01  # black stays black (the output floor is 1e-3)
+    (la, lb), (da, db), _ = nets["bounded"].decoder.layers(a, b)
+    lo, hi = torch.minimum(la, lb), torch.maximum(la, lb)
+    outside = (out["bounded"] - out["bounded"].clamp(lo, hi)).abs()  # beyond the base range: the detail blend only
+    assert (outside <= da.abs() + db.abs() + 0.01).all()
+    assert ((out["leaky"] - out["leaky"].clamp(lo, hi)).abs() > da.abs() + db.abs() + 0.01).any()
+    inside = (box_mean(a, 2) > 0.3) & (box_mean(b, 2) > 0.1)
+    assert (out["bounded"][inside] - out["one_band"][inside]).abs().max() > 0.02  # the coarse band still acts
+    with pytest.raises(ConfigError, match="base_in_range"):
+        FusionNet(DenseCNN(width=4, layers=1), head="weights", base_in_range=True)

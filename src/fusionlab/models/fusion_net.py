@@ -103,6 +103,12 @@ class Decoder(nn.Module):
     the base alone switches between the dark and the bright exposure in hard-edged patches; with smoothed weights on
     the coarse band those switches become gradients of brightness while the local contrast still follows the
     selected source (docs/quality.md).
+    ``base_in_range`` keeps the two-band base blend inside the range of the two base layers at each pixel, as a
+    one-band blend (a convex combination) is by construction. The coarse band adds (box(w) − w)·box(L), which
+    brings brightness from up to ``base_coarse_radius`` pixels away: where both sources are dark (a scan's black
+    background beside a bright organ) it lifted the output above both, a grey halo (Harvard EN up, SSIM down).
+    Clamped, the band can move brightness only between what the two sources hold at that pixel. Off by default
+    in the class, so checkpoints made without it rebuild unchanged; the configs turn it on (docs/quality.md).
     ``exposure_gate`` turns the base prior off, in proportion, on pairs that look like an exposure bracket
     (:func:`exposure_bracket`): there the well-exposed brightness lies *between* the exposures, and selecting
     per region the source with more structure puts the under-exposed image wherever the other one clips (a
@@ -121,7 +127,7 @@ class Decoder(nn.Module):
                  max_correction: float | None = None, base_radius: int = 7, detail_prior: float = 2.0,
                  base_prior: float = 0.0, base_prior_radius: int | None = None,
                  exposure_gate: bool = False, learn_base_blend: bool = True,
-                 base_coarse_radius: int | None = None) -> None:
+                 base_coarse_radius: int | None = None, base_in_range: bool = False) -> None:
         super().__init__()
         if head not in self.HEADS:
             raise ConfigError(f"model.head must be one of {tuple(self.HEADS)}, got {head!r}")
@@ -143,6 +149,9 @@ class Decoder(nn.Module):
             raise ConfigError(f"model.base_coarse_radius must be null (off) or a box radius >= 1 with "
                               f"model.head=two_scale, got {base_coarse_radius} with head={head!r}")
         self.base_coarse_radius = None if base_coarse_radius is None else int(base_coarse_radius)
+        if base_in_range and head != "two_scale":
+            raise ConfigError(f"model.base_in_range=true bounds the base blend of head=two_scale (got head={head!r})")
+        self.base_in_range = bool(base_in_range)
         self.exposure_gate, self.learn_base_blend = bool(exposure_gate), bool(learn_base_blend)
         self.head_mode, self.max_correction, self.base_radius = head, max_correction, int(base_radius)
         self.base_prior_radius = 3 * self.base_radius if base_prior_radius is None else int(base_prior_radius)
@@ -181,6 +190,13 @@ class Decoder(nn.Module):
             prior = prior * (1 - exposure_bracket(a, b))
         return prior
 
+    def _coarse_band(self, wb: Tensor, la: Tensor, lb: Tensor) -> Tensor:
+        """What the coarse band adds to the base blend: box(L)·(box(w) − w) per source, i.e. the base layers'
+        coarse part follows the weights averaged over the coarse box instead of the weights themselves."""
+        r = self.base_coarse_radius
+        smooth = clipped_box_mean(wb, r) - wb
+        return smooth[:, :1] * clipped_box_mean(la, r) + smooth[:, 1:2] * clipped_box_mean(lb, r)
+
     def forward(self, feats: list[Tensor], base: Tensor, sources: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """``sources=(a, b)`` (fusion, weights head): blend them; else correct ``base`` (reconstruction)."""
         x = feats[-1]
@@ -201,11 +217,14 @@ class Decoder(nn.Module):
             if prior is not None:
                 base_logits = base_logits + prior
             wb, wd = base_logits.softmax(1), detail_logits.softmax(1)
-            base = wb[:, :1] * la + wb[:, 1:2] * lb + wd[:, :1] * da + wd[:, 1:2] * db
-            if self.base_coarse_radius is not None:  # coarse band: box(L)·box(w) instead of box(L)·w
-                r = self.base_coarse_radius
-                smooth = clipped_box_mean(wb, r) - wb
-                base = base + smooth[:, :1] * clipped_box_mean(la, r) + smooth[:, 1:2] * clipped_box_mean(lb, r)
+            if self.base_coarse_radius is not None and self.base_in_range:
+                layer = wb[:, :1] * la + wb[:, 1:2] * lb + self._coarse_band(wb, la, lb)
+                layer = torch.minimum(torch.maximum(layer, torch.minimum(la, lb)), torch.maximum(la, lb))
+                base = layer + wd[:, :1] * da + wd[:, 1:2] * db
+            else:
+                base = wb[:, :1] * la + wb[:, 1:2] * lb + wd[:, :1] * da + wd[:, 1:2] * db
+                if self.base_coarse_radius is not None:
+                    base = base + self._coarse_band(wb, la, lb)
         correction = h[:, -1:]
         if self.max_correction is not None:
             correction = self.max_correction * torch.tanh(correction / self.max_correction)
@@ -220,7 +239,8 @@ class FusionNet(nn.Module):
                  max_correction: float | None = None, swap_sources: bool = False, base_radius: int = 7,
                  detail_prior: float = 2.0, base_lowpass: bool = False, base_prior: float = 0.0,
                  base_prior_radius: int | None = None, exposure_gate: bool = False,
-                 learn_base_blend: bool = True, base_coarse_radius: int | None = None) -> None:
+                 learn_base_blend: bool = True, base_coarse_radius: int | None = None,
+                 base_in_range: bool = False) -> None:
         """``swap_sources``: in training, swap ``a`` and ``b`` of a random half of the batch (features are
         returned in the caller's order). The pixel objectives are symmetric in the two sources, so this is a free
         augmentation that stops the fuser from learning slot-specific rules ("a is the infrared image: follow it
@@ -240,7 +260,7 @@ class FusionNet(nn.Module):
         self.fusers = nn.ModuleList(AttentionFuser(c) for c in backbone.out_channels)
         self.decoder = Decoder(list(backbone.out_channels), list(backbone.reductions), head, max_correction,
                                base_radius, detail_prior, base_prior, base_prior_radius, exposure_gate,
-                               learn_base_blend, base_coarse_radius)
+                               learn_base_blend, base_coarse_radius, base_in_range)
         self.channels_last = channels_last
         if channels_last:  # NHWC weights too: oneDNN then runs without layout conversions (~2x on CPU in bf16)
             self.to(memory_format=torch.channels_last)

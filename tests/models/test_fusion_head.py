@@ -282,8 +282,8 @@ def test_base_in_range_keeps_the_coarse_band_between_the_sources_base_layers():
     """``base_in_range``: the coarse band brings brightness from up to its radius away, so without the bound the
     black background next to a bright disc comes out grey (a halo above both sources); with it the base blend
     stays within the two base layers at every pixel, the background stays black, and where the sources differ
-    the coarse band still acts (the output differs from the one-band blend). Off, the output is the two-band one
-    of before; the option needs the two-scale head."""
+    the coarse band still acts (the output differs from the one-band blend). Without the coarse band it changes
+    nothing."""
     from fusionlab.models.fusion_net import box_mean
 
     a, b = _scan_pair()
@@ -307,8 +307,11 @@ def test_base_in_range_keeps_the_coarse_band_between_the_sources_base_layers():
     assert ((out["leaky"] - out["leaky"].clamp(lo, hi)).abs() > da.abs() + db.abs() + 0.01).any()
     inside = (box_mean(a, 2) > 0.3) & (box_mean(b, 2) > 0.1)
     assert (out["bounded"][inside] - out["one_band"][inside]).abs().max() > 0.02  # the coarse band still acts
-    with pytest.raises(ConfigError, match="base_in_range"):
-        FusionNet(DenseCNN(width=4, layers=1), head="weights", base_in_range=True)
+    torch.manual_seed(0)
+    plain, flagged = (FusionNet(DenseCNN(width=4, layers=1), **kw, base_in_range=flag).eval() for flag in (False, True))
+    flagged.load_state_dict(plain.state_dict())
+    with torch.no_grad():  # one band: a convex blend, in range by construction, so the option changes nothing
+        assert torch.equal(plain(a, b), flagged(a, b))
 
 
 def test_base_prior_floor_blends_flat_regions_evenly():

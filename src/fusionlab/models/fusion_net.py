@@ -108,7 +108,8 @@ class Decoder(nn.Module):
     brings brightness from up to ``base_coarse_radius`` pixels away: where both sources are dark (a scan's black
     background beside a bright organ) it lifted the output above both, a grey halo (Harvard EN up, SSIM down).
     Clamped, the band can move brightness only between what the two sources hold at that pixel. Off by default
-    in the class, so checkpoints made without it rebuild unchanged; the configs turn it on (docs/quality.md).
+    in the class, so checkpoints made without it rebuild unchanged; the configs turn it on (docs/quality.md). It has
+    no effect without ``base_coarse_radius`` (a one-band blend is in range already) or with another head.
     ``base_prior_floor`` (0 = off) is added to both sources' activity before the base prior compares them: where
     neither source has more structure than the floor (a clear sky, a flat wall), the base weights tend to one half
     each instead of following whichever flat region is a little noisier. Opt-in: the validation sets do not
@@ -154,9 +155,8 @@ class Decoder(nn.Module):
             raise ConfigError(f"model.base_coarse_radius must be null (off) or a box radius >= 1 with "
                               f"model.head=two_scale, got {base_coarse_radius} with head={head!r}")
         self.base_coarse_radius = None if base_coarse_radius is None else int(base_coarse_radius)
-        if base_in_range and head != "two_scale":
-            raise ConfigError(f"model.base_in_range=true bounds the base blend of head=two_scale (got head={head!r})")
-        self.base_in_range = bool(base_in_range)
+        self.base_in_range = bool(base_in_range)  # acts on the two-band blend only (no-op otherwise: studies that
+        # switch the default recipe to another head or to one band inherit it harmlessly)
         if base_prior_floor < 0 or (base_prior_floor and not base_prior):
             raise ConfigError(f"model.base_prior_floor must be >= 0 and needs model.base_prior > 0, got "
                               f"{base_prior_floor} with base_prior={base_prior}")

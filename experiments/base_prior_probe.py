@@ -39,7 +39,7 @@ from fusionlab.baselines import build_baseline
 from fusionlab.data.sources import BuildRequest, get_source
 from fusionlab.engine.validation import HEADLINE_METRICS as HEADLINE
 from fusionlab.engine.validation import QUALITY_METRICS
-from fusionlab.metrics import compute_metrics, to_metric_range
+from fusionlab.metrics import compute_metrics, compute_reference_metrics, to_metric_range
 from fusionlab.models.fusion_net import box_mean, clipped_box_mean
 
 DATASETS = ("msrs", "roadscene", "m3fd", "harvard/CT-MRI", "harvard/PET-MRI", "harvard/SPECT-MRI", "mef", "lytro")
@@ -62,12 +62,13 @@ def _follow(scale: float, energy: Tensor) -> Tensor:
 
 def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prior: float = 20.0, radius: int = 7,
                      base_energy: str = "detail", band_radius: int = 21, coarse_radius: int = 0,
-                     in_range: bool = False) -> Tensor:
+                     in_range: bool = False, base_floor: float = 0.0) -> Tensor:
     """The untrained two-scale head: blends of base and detail layers chosen by activity priors alone.
 
     ``base_energy``: what the base prior compares. ``detail`` (the default head): detail activity on a
     3·radius window; ``band``: the base layer's own contrast (its energy around a ``band_radius`` box mean);
-    ``detail+band``: their sum. ``coarse_radius`` > 0: the base layer's box mean of that radius is blended with the
+    ``detail+band``: their sum; ``detail_geomean``: the detail activity's geometric mean over the window (a thin line
+    moves it little). ``base_floor`` is added to the energies compared (``model.base_prior_floor``). ``coarse_radius`` > 0: the base layer's box mean of that radius is blended with the
     base weights smoothed over the same box (a three-band blend); ``in_range``: that blended base layer is clamped
     to the range of the two base layers at each pixel (``model.base_in_range``).
     """
@@ -75,18 +76,17 @@ def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prio
     lb, db, eb = _layers(b, radius)
     activity = torch.cat((ea, eb), 1)
     band = torch.cat([box_mean((x - box_mean(x, band_radius)) ** 2, band_radius) for x in (la, lb)], 1)
-    energy = {"detail": box_mean(activity, 3 * radius), "band": band,
-              "detail+band": box_mean(activity, 3 * radius) + band}[base_energy]
-    wb, wd = _follow(base_prior, energy), _follow(detail_prior, activity)
-    fused = wb[:, :1] * la + wb[:, 1:] * lb + wd[:, :1] * da + wd[:, 1:] * db
+    energy = {"detail": lambda: box_mean(activity, 3 * radius), "band": lambda: band,
+              "detail+band": lambda: box_mean(activity, 3 * radius) + band,
+              "detail_geomean": lambda: box_mean(torch.log(activity + 1e-6), 3 * radius).exp() - 1e-6}[base_energy]()
+    wb, wd = _follow(base_prior, energy + base_floor), _follow(detail_prior, activity)
+    layer = wb[:, :1] * la + wb[:, 1:] * lb
     if coarse_radius > 0:
         smooth = clipped_box_mean(wb, coarse_radius) - wb
-        band = smooth[:, :1] * clipped_box_mean(la, coarse_radius) + smooth[:, 1:] * clipped_box_mean(lb, coarse_radius)
+        layer = layer + smooth[:, :1] * clipped_box_mean(la, coarse_radius) + smooth[:, 1:] * clipped_box_mean(lb, coarse_radius)
         if in_range:
-            layer = (wb[:, :1] * la + wb[:, 1:] * lb + band).clamp(torch.minimum(la, lb), torch.maximum(la, lb))
-            fused = layer + wd[:, :1] * da + wd[:, 1:] * db
-        else:
-            fused = fused + band
+            layer = layer.clamp(torch.minimum(la, lb), torch.maximum(la, lb))
+    fused = layer + wd[:, :1] * da + wd[:, 1:] * db
     return fused.clamp(1e-3, 1 - 1e-3)
 
 
@@ -144,14 +144,51 @@ def validation_quality(data_dir: Path, keys: tuple[str, ...] = VALIDATION) -> di
     return out
 
 
-def main() -> None:
+def synthetic_psnr(variants: dict[str, Callable[[Tensor, Tensor], Tensor]],
+                   rules: tuple[str, ...] = ("average", "max", "gff")) -> None:
+    """Print PSNR_gt of every variant and rule on the synthetic *validation* pairs of each task (ground truth
+    known, never tested on), scored on 8-bit images as the evaluation saves them."""
+    names = [*variants, *rules]
+    print("| task | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for task in ("synthetic/ivif", "synthetic/mif", "synthetic/mef", "synthetic/mff"):
+        ds = get_source(task).build(BuildRequest(data_dir=None, split="val"))
+        sums = dict.fromkeys(names, 0.0)
+        with torch.no_grad():
+            for i in range(len(ds)):
+                sample = ds[i]
+                a, b, target = (sample[k][None].float() for k in ("a", "b", "target"))
+                for name in names:
+                    fused = variants[name](a, b) if name in variants else build_baseline(name)(a, b)
+                    psnr = compute_reference_metrics(to_metric_range(fused.clamp(0, 1)), to_metric_range(target))
+                    sums[name] += float(psnr["PSNR_gt"].mean()) / len(ds)
+        print(f"| {task} | " + " | ".join(f"{sums[n]:.2f}" for n in names) + " |", flush=True)
+
+
+def run_ad_hoc(variants: dict[str, Callable[[Tensor, Tensor], Tensor]], argv: list[str]) -> None:
+    """Entry point of the ad hoc probes under results/base_prior_probe: ``psnr`` (synthetic validation PSNR_gt),
+    ``val`` (``--validation``: val/quality) or ``test`` (win counts on the test pairs; further arguments as
+    :func:`main`) for their own variants instead of this script's."""
+    VARIANTS.clear()
+    VARIANTS.update(variants)
+    mode, rest = (argv[0] if argv else "test"), argv[1:]
+    data = ["--data-dir", os.environ.get("FUSIONLAB_DATA", "../shared/data")]
+    if mode == "psnr":
+        synthetic_psnr(variants)
+    elif mode in ("val", "test"):
+        main([*data, *(["--validation"] if mode == "val" else []), *rest])
+    else:
+        raise SystemExit(f"unknown mode {mode!r}: use psnr, val or test")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=os.environ.get("FUSIONLAB_DATA", "../shared/data"))
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--pairs", type=int, default=None, help="first N test pairs per dataset (default: all)")
     parser.add_argument("--validation", action="store_true",
                         help="score the variants on the validation sets instead (val/quality: what selection reads)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.validation:
         scores = validation_quality(Path(args.data_dir))
         print("| variant | val/quality | " + " | ".join(VALIDATION) + " |")

@@ -32,16 +32,17 @@ def _pair() -> tuple[torch.Tensor, torch.Tensor]:
     return a, b
 
 
-@pytest.mark.parametrize(("radius", "coarse", "in_range"),
-                         [(3, None, False), (7, None, False), (7, 16, False), (7, 64, False), (7, 16, True),
-                          (7, 64, True)])
-def test_default_variant_is_the_silent_two_scale_head(radius, coarse, in_range):
+@pytest.mark.parametrize(("radius", "coarse", "in_range", "floor"),
+                         [(3, None, False, 0.0), (7, None, False, 0.0), (7, 16, False, 0.0), (7, 64, False, 0.0),
+                          (7, 16, True, 0.0), (7, 64, True, 0.0), (7, 64, True, 3e-4)])
+def test_default_variant_is_the_silent_two_scale_head(radius, coarse, in_range, floor):
     """The probe's rules are the model's: one band (``default``), two bands (``coarse_blend_64``,
     ``model.base_coarse_radius=64``; 64 is wider than this pair: replicated edges) and two bands kept in the base
-    layers' range (``coarse_blend_64_in_range``, the default recipe's ``model.base_in_range=true``)."""
+    layers' range (``coarse_blend_64_in_range``, the default recipe's ``model.base_in_range=true``), also with the
+    activity floor of ``model.base_prior_floor`` (``base_floor``, the ad hoc activity probe's)."""
     net = FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_radius=radius, base_prior=20.0,
                     detail_prior=20.0, learn_base_blend=False, base_coarse_radius=coarse,
-                    base_in_range=in_range).eval()
+                    base_in_range=in_range, base_prior_floor=floor).eval()
     torch.nn.init.zeros_(net.decoder.head[-1].weight)  # logits and correction exactly 0: the priors alone
     a, b = _pair()
     if coarse:  # a dark and b bright, structure switching source half-way: the base weights switch, the band acts
@@ -50,7 +51,7 @@ def test_default_variant_is_the_silent_two_scale_head(radius, coarse, in_range):
                 ).abs().max() > 0.01
     with torch.no_grad():
         expected = net(a, b)
-    got = two_scale_priors(a, b, radius=radius, coarse_radius=coarse or 0, in_range=in_range)
+    got = two_scale_priors(a, b, radius=radius, coarse_radius=coarse or 0, in_range=in_range, base_floor=floor)
     assert torch.allclose(got, expected, atol=1e-5)
 
 
@@ -107,3 +108,19 @@ def test_documented_validation_command_runs(data_dir, tmp_path):
     rows = re.findall(r"^\| (\w+) \| (\d+\.\d{4}) \|", out.stdout, re.M)
     assert [r[0] for r in rows] == list(VARIANTS)
     assert all(0.5 < float(r[1]) < 2.0 for r in rows)  # ratios to averaging: near 1, not NaN or a count
+
+
+def test_ad_hoc_probes_run_as_documented():
+    """The ad hoc probes docs/quality.md cites share run_ad_hoc: their ``psnr`` mode (synthetic validation pairs
+    only, no data needed) prints one row per task with every variant and rule."""
+    doc = (REPO / "docs" / "quality.md").read_text()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    for script, variants in (("activity_probe.py", 4), ("guided_weights_probe.py", 6)):
+        path = SCRIPT.parent / "results" / "base_prior_probe" / script
+        assert f"python experiments/results/base_prior_probe/{script} psnr|val|test" in doc
+        out = subprocess.run([sys.executable, str(path), "psnr"], env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        rows = re.findall(r"^\| (synthetic/\w+) \|(.*)\|$", out.stdout, re.M)
+        assert [r[0] for r in rows] == ["synthetic/ivif", "synthetic/mif", "synthetic/mef", "synthetic/mff"]
+        assert all(len(r[1].split("|")) == variants + 3 for r in rows)  # + average, max, gff
+        assert all(5 < float(v) < 60 for r in rows for v in r[1].split("|"))

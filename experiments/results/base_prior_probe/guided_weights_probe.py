@@ -7,7 +7,6 @@
 ``test``: win
 counts on the test pairs of $FUSIONLAB_DATA (default ../shared/data). docs/quality.md reads the result.
 """
-import os
 import sys
 from pathlib import Path
 
@@ -15,11 +14,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import base_prior_probe as P
+from base_prior_probe import run_ad_hoc
 
-from fusionlab.baselines import build_baseline
 from fusionlab.baselines.gff import guided_filter
-from fusionlab.data.sources import BuildRequest, get_source
-from fusionlab.metrics import compute_reference_metrics, to_metric_range
 from fusionlab.models.fusion_net import box_mean, clipped_box_mean
 
 
@@ -52,27 +49,4 @@ V = {
  "gbase45_gdet7": lambda a, b: priors(a, b, guide_base=(45, 0.3), guide_detail=(7, 1e-6)),
  "gbase45e01": lambda a, b: priors(a, b, guide_base=(45, 0.01)),
 }
-P.VARIANTS.clear()
-P.VARIANTS.update(V)
-mode = sys.argv[1]
-data = Path(os.environ.get("FUSIONLAB_DATA", "../shared/data"))
-if mode == "psnr":
-    names = [*V, "average", "max", "gff"]
-    print("| task | " + " | ".join(names) + " |")
-    for task in ("synthetic/ivif", "synthetic/mif", "synthetic/mef", "synthetic/mff"):
-        ds = get_source(task).build(BuildRequest(data_dir=None, split="val"))
-        s = dict.fromkeys(names, 0.0)
-        with torch.no_grad():
-            for i in range(len(ds)):
-                smp = ds[i]
-                a, b, t = (smp[k][None].float() for k in ("a", "b", "target"))
-                for n in names:
-                    f = V[n](a, b) if n in V else build_baseline(n)(a, b)
-                    s[n] += float(compute_reference_metrics(to_metric_range(f.clamp(0, 1)), to_metric_range(t))["PSNR_gt"].mean()) / len(ds)
-        print(f"| {task} | " + " | ".join(f"{s[n]:.2f}" for n in names) + " |", flush=True)
-elif mode == "val":
-    for n, s in P.validation_quality(data).items():
-        print(n, f"{s['mean']:.4f}", " ".join(f"{k}={s[k]:.3f}" for k in P.VALIDATION), flush=True)
-else:
-    sys.argv = ["x", "--data-dir", str(data)] + sys.argv[2:]
-    P.main()
+run_ad_hoc(V, sys.argv[1:])

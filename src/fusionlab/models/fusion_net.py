@@ -226,14 +226,12 @@ class Decoder(nn.Module):
             if prior is not None:
                 base_logits = base_logits + prior
             wb, wd = base_logits.softmax(1), detail_logits.softmax(1)
-            if self.base_coarse_radius is not None and self.base_in_range:
-                layer = wb[:, :1] * la + wb[:, 1:2] * lb + self._coarse_band(wb, la, lb)
-                layer = torch.minimum(torch.maximum(layer, torch.minimum(la, lb)), torch.maximum(la, lb))
-                base = layer + wd[:, :1] * da + wd[:, 1:2] * db
-            else:
-                base = wb[:, :1] * la + wb[:, 1:2] * lb + wd[:, :1] * da + wd[:, 1:2] * db
-                if self.base_coarse_radius is not None:
-                    base = base + self._coarse_band(wb, la, lb)
+            layer = wb[:, :1] * la + wb[:, 1:2] * lb
+            if self.base_coarse_radius is not None:
+                layer = layer + self._coarse_band(wb, la, lb)
+                if self.base_in_range:
+                    layer = torch.minimum(torch.maximum(layer, torch.minimum(la, lb)), torch.maximum(la, lb))
+            base = layer + wd[:, :1] * da + wd[:, 1:2] * db
         correction = h[:, -1:]
         if self.max_correction is not None:
             correction = self.max_correction * torch.tanh(correction / self.max_correction)

@@ -20,6 +20,9 @@ headline metrics won against averaging and GFF. The variants:
   Built since as ``model.base_coarse_radius`` and adopted by the default recipe (``=64``): docs/quality.md.
 * ``coarse_blend_64_in_range``: that blend with the base layer kept within the two sources' base layers at each
   pixel (``model.base_in_range``, the default recipe's since 2026-12-06): no halo where both sources are black.
+* ``coarse_blend_64_in_range_w7``: that blend with the base layers' fine band blended by the base weights averaged
+  over a 15×15 box (``model.base_weight_radius=7``, the default recipe's since 2026-12-06): no hard-edged patches
+  where the prior flips.
 
 docs/quality.md reads it. Scoring on the test sets to choose a prior is tuning to them; the
 script is here to show why the default was *not* changed, and to rerun the comparison on other images.
@@ -62,7 +65,7 @@ def _follow(scale: float, energy: Tensor) -> Tensor:
 
 def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prior: float = 20.0, radius: int = 7,
                      base_energy: str = "detail", band_radius: int = 21, coarse_radius: int = 0,
-                     in_range: bool = False, base_floor: float = 0.0) -> Tensor:
+                     in_range: bool = False, base_floor: float = 0.0, weight_radius: int = 0) -> Tensor:
     """The untrained two-scale head: blends of base and detail layers chosen by activity priors alone.
 
     ``base_energy``: what the base prior compares. ``detail`` (the default head): detail activity on a
@@ -70,7 +73,9 @@ def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prio
     ``detail+band``: their sum; ``detail_geomean``: the detail activity's geometric mean over the window (a thin line
     moves it little). ``base_floor`` is added to the energies compared (``model.base_prior_floor``). ``coarse_radius`` > 0: the base layer's box mean of that radius is blended with the
     base weights smoothed over the same box (a three-band blend); ``in_range``: that blended base layer is clamped
-    to the range of the two base layers at each pixel (``model.base_in_range``).
+    to the range of the two base layers at each pixel (``model.base_in_range``). ``weight_radius`` > 0: the base
+    weights are averaged over a box of that radius before they blend the base layers (their fine band, with a
+    coarse band; ``model.base_weight_radius``).
     """
     la, da, ea = _layers(a, radius)
     lb, db, eb = _layers(b, radius)
@@ -80,9 +85,10 @@ def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prio
               "detail+band": lambda: box_mean(activity, 3 * radius) + band,
               "detail_geomean": lambda: box_mean(torch.log(activity + 1e-6), 3 * radius).exp() - 1e-6}[base_energy]()
     wb, wd = _follow(base_prior, energy + base_floor), _follow(detail_prior, activity)
-    layer = wb[:, :1] * la + wb[:, 1:] * lb
+    wl = clipped_box_mean(wb, weight_radius) if weight_radius > 0 else wb
+    layer = wl[:, :1] * la + wl[:, 1:] * lb
     if coarse_radius > 0:
-        smooth = clipped_box_mean(wb, coarse_radius) - wb
+        smooth = clipped_box_mean(wb, coarse_radius) - wl
         layer = layer + smooth[:, :1] * clipped_box_mean(la, coarse_radius) + smooth[:, 1:] * clipped_box_mean(lb, coarse_radius)
         if in_range:
             layer = layer.clamp(torch.minimum(la, lb), torch.maximum(la, lb))
@@ -98,6 +104,8 @@ VARIANTS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "base_radius_4": lambda a, b: two_scale_priors(a, b, radius=4),
     "coarse_blend_64": lambda a, b: two_scale_priors(a, b, coarse_radius=64),
     "coarse_blend_64_in_range": lambda a, b: two_scale_priors(a, b, coarse_radius=64, in_range=True),
+    "coarse_blend_64_in_range_w7": lambda a, b: two_scale_priors(a, b, coarse_radius=64, in_range=True,
+                                                                  weight_radius=7),
 }
 
 

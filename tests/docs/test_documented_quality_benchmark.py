@@ -32,7 +32,7 @@ def documented_commands() -> list[str]:
     found: dict[str, None] = {}
     for pattern in DOCS:
         for path in sorted(REPO.glob(pattern)):
-            for span in re.finditer(r"`(python benchmarks/bench_quality\.py[^`]*)`", path.read_text()):
+            for span in re.finditer(r"`(python\s+benchmarks/bench_quality\.py[^`]*)`", path.read_text()):
                 found.setdefault(" ".join(span.group(1).split()), None)
     return list(found)
 

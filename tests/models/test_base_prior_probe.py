@@ -32,17 +32,20 @@ def _pair() -> tuple[torch.Tensor, torch.Tensor]:
     return a, b
 
 
-@pytest.mark.parametrize(("radius", "coarse", "in_range", "floor"),
-                         [(3, None, False, 0.0), (7, None, False, 0.0), (7, 16, False, 0.0), (7, 64, False, 0.0),
-                          (7, 16, True, 0.0), (7, 64, True, 0.0), (7, 64, True, 3e-4)])
-def test_default_variant_is_the_silent_two_scale_head(radius, coarse, in_range, floor):
+@pytest.mark.parametrize(("radius", "coarse", "in_range", "floor", "weight_radius"),
+                         [(3, None, False, 0.0, None), (7, None, False, 0.0, None), (7, 16, False, 0.0, None),
+                          (7, 64, False, 0.0, None), (7, 16, True, 0.0, None), (7, 64, True, 0.0, None),
+                          (7, 64, True, 3e-4, None), (7, 64, True, 0.0, 7), (7, None, False, 0.0, 5)])
+def test_default_variant_is_the_silent_two_scale_head(radius, coarse, in_range, floor, weight_radius):
     """The probe's rules are the model's: one band (``default``), two bands (``coarse_blend_64``,
     ``model.base_coarse_radius=64``; 64 is wider than this pair: replicated edges) and two bands kept in the base
     layers' range (``coarse_blend_64_in_range``, the default recipe's ``model.base_in_range=true``), also with the
-    activity floor of ``model.base_prior_floor`` (``base_floor``, the ad hoc activity probe's)."""
+    activity floor of ``model.base_prior_floor`` (``base_floor``, the ad hoc activity probe's) and with the base
+    weights averaged over a box before they blend the base layers (``coarse_blend_64_in_range_w7``,
+    ``model.base_weight_radius``; with one band too)."""
     net = FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_radius=radius, base_prior=20.0,
                     detail_prior=20.0, learn_base_blend=False, base_coarse_radius=coarse,
-                    base_in_range=in_range, base_prior_floor=floor).eval()
+                    base_in_range=in_range, base_prior_floor=floor, base_weight_radius=weight_radius).eval()
     torch.nn.init.zeros_(net.decoder.head[-1].weight)  # logits and correction exactly 0: the priors alone
     a, b = _pair()
     if coarse:  # a dark and b bright, structure switching source half-way: the base weights switch, the band acts
@@ -51,7 +54,8 @@ def test_default_variant_is_the_silent_two_scale_head(radius, coarse, in_range, 
                 ).abs().max() > 0.01
     with torch.no_grad():
         expected = net(a, b)
-    got = two_scale_priors(a, b, radius=radius, coarse_radius=coarse or 0, in_range=in_range, base_floor=floor)
+    got = two_scale_priors(a, b, radius=radius, coarse_radius=coarse or 0, in_range=in_range, base_floor=floor,
+                           weight_radius=weight_radius or 0)
     assert torch.allclose(got, expected, atol=1e-5)
 
 

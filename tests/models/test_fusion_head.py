@@ -338,3 +338,51 @@ def test_base_prior_floor_blends_flat_regions_evenly():
         FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_prior_floor=1e-3)  # no base prior
     with pytest.raises(ConfigError, match="base_prior_floor"):
         FusionNet(DenseCNN(width=4, layers=1), base_prior_floor=-1.0, **kw)
+
+
+def test_base_weight_radius_spreads_the_switch_between_base_layers():
+    """``base_weight_radius``: the base prior's weights are near-binary, so where they flip from one source to the
+    other the fused brightness jumped in a few pixels (a hard-edged patch); averaged over a box of radius r the
+    switch spreads over 2r + 1 pixels, while far from it each side still follows its own source. The option adds
+    no parameter, and with another head it changes nothing."""
+    size, r = 64, 6
+    texture, other = _textures(7, size)
+    left = torch.arange(size).view(1, 1, 1, size) < size // 2
+    a = torch.where(left, 0.2 + 0.3 * (texture - 0.5), torch.full_like(texture, 0.2))  # structure on the left
+    b = torch.where(left, torch.full_like(other, 0.8), 0.8 + 0.3 * (other - 0.5))  # ... and on the right
+    kw = dict(head="two_scale", base_radius=2, base_prior=20.0, detail_prior=20.0, learn_base_blend=False)
+    torch.manual_seed(0)
+    sharp, smooth = (FusionNet(DenseCNN(width=4, layers=1), **kw, base_weight_radius=w).eval() for w in (None, r))
+    smooth.load_state_dict(sharp.state_dict())
+    with torch.no_grad():
+        profiles = {name: net(a, b).mean((0, 1, 2)) for name, net in (("sharp", sharp), ("smooth", smooth))}
+    steps = {name: p.diff().abs().max().item() for name, p in profiles.items()}
+    widths = {name: int(((p > 0.26) & (p < 0.74)).sum()) for name, p in profiles.items()}  # 10-90 % of the switch
+    assert steps["sharp"] > 0.12 and widths["sharp"] <= 4  # 0.2 -> 0.8 within the base layer's 5-pixel box
+    assert steps["smooth"] < 0.08 and widths["smooth"] >= 2 * r - 2
+    for name, p in profiles.items():  # away from the switch each side keeps its source's brightness
+        assert abs(p[4:16].mean().item() - 0.2) < 0.05 and abs(p[-16:-4].mean().item() - 0.8) < 0.05, name
+    for head in ("correction", "weights"):
+        torch.manual_seed(0)
+        plain, flagged = (FusionNet(DenseCNN(width=4, layers=1), head=head, base_weight_radius=w).eval()
+                          for w in (None, r))
+        flagged.load_state_dict(plain.state_dict())
+        with torch.no_grad():
+            assert torch.equal(plain(a, b), flagged(a, b))
+    with pytest.raises(ConfigError, match="base_weight_radius"):
+        FusionNet(DenseCNN(width=4, layers=1), base_weight_radius=0, **kw)
+
+
+def test_tiles_match_the_whole_image_when_the_base_weights_reach_furthest():
+    """The box over the base weights counts in ``context_radius`` when it is the widest (here wider than the
+    coarse band), so tiled fusion with the widened margin matches the whole image."""
+    from fusionlab.inference.runner import fuse_luminance
+
+    a, b = _textures(11, 160)
+    net = FusionNet(DenseCNN(width=4, layers=1), head="two_scale", base_radius=2, base_prior=20.0,
+                    detail_prior=20.0, learn_base_blend=False, base_coarse_radius=8, base_weight_radius=20).eval()
+    assert net.context_radius == 2 * 2 + 6 + 20
+    with torch.no_grad():
+        full = net(a, b)
+    tiled = fuse_luminance(net, a, b, tile_size=48, tile_overlap=8, multiple=net.size_multiple)
+    assert float((tiled - full.clamp(0, 1)).abs().max()) < 1e-4

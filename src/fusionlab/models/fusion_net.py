@@ -110,6 +110,12 @@ class Decoder(nn.Module):
     Clamped, the band can move brightness only between what the two sources hold at that pixel. Off by default
     in the class, so checkpoints made without it rebuild unchanged; the configs turn it on (docs/quality.md). It has
     no effect without ``base_coarse_radius`` (a one-band blend is in range already) or with another head.
+    ``base_weight_radius`` (null = off) averages the base weights over a box of that radius before they blend the
+    base layers (the fine band, with two bands), as a pyramid blend smooths each band's mask to the band's scale
+    (Burt and Adelson): the base layers hold nothing finer than their own box (``base_radius``), yet near-binary
+    weights switched between them along sharp edges, leaving hard-edged light and dark patches where the prior
+    flips (an infrared building's silhouette in a daytime sky). The coarse band keeps its own, wider average. No
+    effect with another head.
     ``base_prior_floor`` (0 = off) is added to both sources' activity before the base prior compares them: where
     neither source has more structure than the floor (a clear sky, a flat wall), the base weights tend to one half
     each instead of following whichever flat region is a little noisier. Opt-in: the validation sets do not
@@ -133,7 +139,7 @@ class Decoder(nn.Module):
                  base_prior: float = 0.0, base_prior_radius: int | None = None,
                  exposure_gate: bool = False, learn_base_blend: bool = True,
                  base_coarse_radius: int | None = None, base_in_range: bool = False,
-                 base_prior_floor: float = 0.0) -> None:
+                 base_prior_floor: float = 0.0, base_weight_radius: int | None = None) -> None:
         super().__init__()
         if head not in self.HEADS:
             raise ConfigError(f"model.head must be one of {tuple(self.HEADS)}, got {head!r}")
@@ -161,6 +167,11 @@ class Decoder(nn.Module):
             raise ConfigError(f"model.base_prior_floor must be >= 0 and needs model.base_prior > 0, got "
                               f"{base_prior_floor} with base_prior={base_prior}")
         self.base_prior_floor = float(base_prior_floor)
+        if base_weight_radius is not None and int(base_weight_radius) < 1:
+            raise ConfigError(f"model.base_weight_radius must be null (off) or a box radius >= 1, "
+                              f"got {base_weight_radius}")
+        # a no-op with another head (studies that switch the default recipe's head inherit it harmlessly)
+        self.base_weight_radius = None if base_weight_radius is None else int(base_weight_radius)
         self.exposure_gate, self.learn_base_blend = bool(exposure_gate), bool(learn_base_blend)
         self.head_mode, self.max_correction, self.base_radius = head, max_correction, int(base_radius)
         self.base_prior_radius = 3 * self.base_radius if base_prior_radius is None else int(base_prior_radius)
@@ -199,11 +210,12 @@ class Decoder(nn.Module):
             prior = prior * (1 - exposure_bracket(a, b))
         return prior
 
-    def _coarse_band(self, wb: Tensor, la: Tensor, lb: Tensor) -> Tensor:
-        """What the coarse band adds to the base blend: box(L)·(box(w) − w) per source, i.e. the base layers'
-        coarse part follows the weights averaged over the coarse box instead of the weights themselves."""
+    def _coarse_band(self, wb: Tensor, wl: Tensor, la: Tensor, lb: Tensor) -> Tensor:
+        """What the coarse band adds to the base blend: box(L)·(box(w) − w_l) per source, i.e. the base layers'
+        coarse part follows the weights ``wb`` averaged over the coarse box instead of the weights ``wl`` that
+        blend the rest (``wb`` itself, or its ``base_weight_radius`` average)."""
         r = self.base_coarse_radius
-        smooth = clipped_box_mean(wb, r) - wb
+        smooth = clipped_box_mean(wb, r) - wl
         return smooth[:, :1] * clipped_box_mean(la, r) + smooth[:, 1:2] * clipped_box_mean(lb, r)
 
     def forward(self, feats: list[Tensor], base: Tensor, sources: tuple[Tensor, Tensor] | None = None) -> Tensor:
@@ -226,9 +238,10 @@ class Decoder(nn.Module):
             if prior is not None:
                 base_logits = base_logits + prior
             wb, wd = base_logits.softmax(1), detail_logits.softmax(1)
-            layer = wb[:, :1] * la + wb[:, 1:2] * lb
+            wl = wb if self.base_weight_radius is None else clipped_box_mean(wb, self.base_weight_radius)
+            layer = wl[:, :1] * la + wl[:, 1:2] * lb
             if self.base_coarse_radius is not None:
-                layer = layer + self._coarse_band(wb, la, lb)
+                layer = layer + self._coarse_band(wb, wl, la, lb)
                 if self.base_in_range:
                     layer = torch.minimum(torch.maximum(layer, torch.minimum(la, lb)), torch.maximum(la, lb))
             base = layer + wd[:, :1] * da + wd[:, 1:2] * db
@@ -247,7 +260,8 @@ class FusionNet(nn.Module):
                  detail_prior: float = 2.0, base_lowpass: bool = False, base_prior: float = 0.0,
                  base_prior_radius: int | None = None, exposure_gate: bool = False,
                  learn_base_blend: bool = True, base_coarse_radius: int | None = None,
-                 base_in_range: bool = False, base_prior_floor: float = 0.0) -> None:
+                 base_in_range: bool = False, base_prior_floor: float = 0.0,
+                 base_weight_radius: int | None = None) -> None:
         """``swap_sources``: in training, swap ``a`` and ``b`` of a random half of the batch (features are
         returned in the caller's order). The pixel objectives are symmetric in the two sources, so this is a free
         augmentation that stops the fuser from learning slot-specific rules ("a is the infrared image: follow it
@@ -267,7 +281,8 @@ class FusionNet(nn.Module):
         self.fusers = nn.ModuleList(AttentionFuser(c) for c in backbone.out_channels)
         self.decoder = Decoder(list(backbone.out_channels), list(backbone.reductions), head, max_correction,
                                base_radius, detail_prior, base_prior, base_prior_radius, exposure_gate,
-                               learn_base_blend, base_coarse_radius, base_in_range, base_prior_floor)
+                               learn_base_blend, base_coarse_radius, base_in_range, base_prior_floor,
+                               base_weight_radius)
         self.channels_last = channels_last
         if channels_last:  # NHWC weights too: oneDNN then runs without layout conversions (~2x on CPU in bf16)
             self.to(memory_format=torch.channels_last)
@@ -279,15 +294,16 @@ class FusionNet(nn.Module):
     @property
     def context_radius(self) -> int:
         """How far (pixels) the two-scale head's box filters reach: detail activity (2·base_radius), the base
-        prior's window and the coarse band's box. Tiled fusion keeps at least this margin per tile side
-        (``fuse_images``), so that tiles match the whole image: the coarse band reaches farther than the default
-        64-pixel margin (measured: up to 1.3 grey levels at a tile seam of a 1200×802 exposure pair)."""
+        prior's window and the widest box the base weights are averaged over (coarse band, ``base_weight_radius``).
+        Tiled fusion keeps at least this margin per tile side (``fuse_images``), so that tiles match the whole
+        image: the coarse band reaches farther than the default 64-pixel margin (measured: up to 1.3 grey levels
+        at a tile seam of a 1200×802 exposure pair)."""
         d = self.decoder
         if d.head_mode != "two_scale":
             return 0
         reach = 2 * d.base_radius + (d.base_prior_radius if hasattr(d, "base_prior") else 0)
-        if d.base_coarse_radius is not None:  # the box over the weights, which already reach this far
-            reach += d.base_coarse_radius
+        # the boxes over the weights, which already reach this far: the coarse band's, or the fine band's if wider
+        reach += max(d.base_coarse_radius or 0, d.base_weight_radius or 0)
         return reach
 
     def reconstruction_parameters(self) -> list[nn.Parameter]:

@@ -71,8 +71,9 @@ def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prio
     ``base_energy``: what the base prior compares. ``detail`` (the default head): detail activity on a
     3·radius window; ``band``: the base layer's own contrast (its energy around a ``band_radius`` box mean);
     ``detail+band``: their sum; ``detail_geomean``: the detail activity's geometric mean over the window (a thin line
-    moves it little). ``base_floor`` is added to the energies compared (``model.base_prior_floor``). ``coarse_radius`` > 0: the base layer's box mean of that radius is blended with the
-    base weights smoothed over the same box (a three-band blend); ``in_range``: that blended base layer is clamped
+    moves it little). ``base_floor`` is added to the energies compared (``model.base_prior_floor``).
+    ``coarse_radius`` > 0: the base layer's box mean of that radius is blended with the base weights smoothed over
+    the same box (a three-band blend); ``in_range``: that blended base layer is clamped
     to the range of the two base layers at each pixel (``model.base_in_range``). ``weight_radius`` > 0: the base
     weights are averaged over a box of that radius before they blend the base layers (their fine band, with a
     coarse band; ``model.base_weight_radius``).
@@ -89,7 +90,8 @@ def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prio
     layer = wl[:, :1] * la + wl[:, 1:] * lb
     if coarse_radius > 0:
         smooth = clipped_box_mean(wb, coarse_radius) - wl
-        layer = layer + smooth[:, :1] * clipped_box_mean(la, coarse_radius) + smooth[:, 1:] * clipped_box_mean(lb, coarse_radius)
+        layer = (layer + smooth[:, :1] * clipped_box_mean(la, coarse_radius)
+                 + smooth[:, 1:] * clipped_box_mean(lb, coarse_radius))
         if in_range:
             layer = layer.clamp(torch.minimum(la, lb), torch.maximum(la, lb))
     fused = layer + wd[:, :1] * da + wd[:, 1:] * db

@@ -23,6 +23,10 @@ headline metrics won against averaging and GFF. The variants:
 * ``coarse_blend_64_in_range_w7``: that blend with the base layers' fine band blended by the base weights averaged
   over a 15×15 box (``model.base_weight_radius=7``, the default recipe's since 2026-12-06): no hard-edged patches
   where the prior flips.
+* ``coarse_blend_128_in_range_w7``: that blend with a coarse band of radius 128 (``model.base_coarse_radius=128``,
+  the default recipe's since 2026-12-07): the widest radius the synthetic validation pairs (128 px) can tell apart;
+  their ground truth prefers it. The sweep that chose it:
+  ``experiments/results/base_prior_probe/coarse_radius_probe.py``.
 
 docs/quality.md reads it. Scoring on the test sets to choose a prior is tuning to them; the
 script is here to show why the default was *not* changed, and to rerun the comparison on other images.
@@ -108,6 +112,8 @@ VARIANTS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "coarse_blend_64_in_range": lambda a, b: two_scale_priors(a, b, coarse_radius=64, in_range=True),
     "coarse_blend_64_in_range_w7": lambda a, b: two_scale_priors(a, b, coarse_radius=64, in_range=True,
                                                                   weight_radius=7),
+    "coarse_blend_128_in_range_w7": lambda a, b: two_scale_priors(a, b, coarse_radius=128, in_range=True,
+                                                                   weight_radius=7),
 }
 
 

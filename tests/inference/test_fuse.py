@@ -105,13 +105,13 @@ def test_tiled_equals_untiled_on_a_real_image(checkpoint, data_dir):
 
 
 def test_tiles_of_the_shipped_model_match_the_whole_image(data_dir):
-    """The default recipe's two-band base blend reaches 99 px (2·7 + 21 + 64), beyond the 64 px margin that suffices
+    """The default recipe's two-band base blend reaches 163 px (2·7 + 21 + 128), beyond the 64 px margin that suffices
     for the network: fusion widens the margin to the model's ``context_radius``, so the seams do not show."""
     from fusionlab.models.tiling import tiled_fuse
     from fusionlab.pretrained import WEIGHTS_DIR
 
     model = load_model(WEIGHTS_DIR / "fusionnet_ivif.pt").model
-    assert model.context_radius == 99
+    assert model.context_radius == 163
     ir = torch.from_numpy(read_image(data_dir / "msrs" / "test" / "ir" / "00004N.png"))[None, None]
     vi = torch.from_numpy(read_image(data_dir / "msrs" / "test" / "vi" / "00004N.png")).permute(2, 0, 1)
     a, b = ir.float(), rgb_to_ycbcr(vi)[None, :1].float()

@@ -119,7 +119,7 @@ def test_ad_hoc_probes_run_as_documented():
     only, no data needed) prints one row per task with every variant and rule."""
     doc = (REPO / "docs" / "quality.md").read_text()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
-    for script, variants in (("activity_probe.py", 4), ("guided_weights_probe.py", 6)):
+    for script, variants in (("activity_probe.py", 4), ("guided_weights_probe.py", 6), ("coarse_radius_probe.py", 8)):
         path = SCRIPT.parent / "results" / "base_prior_probe" / script
         assert f"python experiments/results/base_prior_probe/{script} psnr|val|test" in doc
         out = subprocess.run([sys.executable, str(path), "psnr"], env=env, capture_output=True, text=True, timeout=300)
@@ -128,3 +128,11 @@ def test_ad_hoc_probes_run_as_documented():
         assert [r[0] for r in rows] == ["synthetic/ivif", "synthetic/mif", "synthetic/mef", "synthetic/mff"]
         assert all(len(r[1].split("|")) == variants + 3 for r in rows)  # + average, max, gff
         assert all(5 < float(v) < 60 for r in rows for v in r[1].split("|"))
+        if script == "coarse_radius_probe.py":
+            # what the default's radius rests on: on the 128-px validation pairs the ground truth prefers a wider
+            # coarse band up to 128 (exposure pairs most) and cannot tell 128 from wider ones
+            psnr = {task: [float(v) for v in cells.split("|")] for task, cells in rows}
+            radii = (24, 32, 48, 64, 96, 128, 192, 4096)
+            mef = dict(zip(radii, psnr["synthetic/mef"], strict=False))
+            assert mef[128] > mef[64] + 1.0
+            assert all(psnr[t][radii.index(128)] == psnr[t][radii.index(4096)] for t in psnr)

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 # Windows clipped to the image, O(1) per pixel (running sums): the coarse band's box costs about 15 ms on a
-# 640x480 pair whatever its width (257 px by default), where pooling cost 100, and its edges do not switch
-# between reflect and replicate with the image size (an exported graph would bake that switch in at the traced size).
+# 640x480 pair whatever its width (257 px by default; pooling cost 100 ms), and its edges do not switch between
+# reflect and replicate with the image size (an exported graph would bake that switch in at the traced size).
 from fusionlab.baselines._filters import box_mean as clipped_box_mean
 from fusionlab.errors import ConfigError
 from fusionlab.models.backbones.base import Backbone

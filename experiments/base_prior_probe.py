@@ -161,14 +161,18 @@ def validation_quality(data_dir: Path, keys: tuple[str, ...] = VALIDATION) -> di
 
 
 def synthetic_psnr(variants: dict[str, Callable[[Tensor, Tensor], Tensor]],
-                   rules: tuple[str, ...] = ("average", "max", "gff")) -> None:
+                   rules: tuple[str, ...] = ("average", "max", "gff"), pairs: int | None = None,
+                   seed: int = 0) -> None:
     """Print PSNR_gt of every variant and rule on the synthetic *validation* pairs of each task (ground truth
-    known, never tested on), scored on 8-bit images as the evaluation saves them."""
+    known, never tested on), scored on 8-bit images as the evaluation saves them. ``pairs``: how many per task
+    (default: the 8 a training run validates on; they come first in any larger draw). One pair's PSNR_gt varies
+    by several dB, so a difference of tenths of a dB needs more than 8 to be read. ``seed``: another draw."""
     names = [*variants, *rules]
     print("| task | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
+    options = {"lengths": {"val": pairs}} if pairs else {}
     for task in ("synthetic/ivif", "synthetic/mif", "synthetic/mef", "synthetic/mff"):
-        ds = get_source(task).build(BuildRequest(data_dir=None, split="val"))
+        ds = get_source(task).build(BuildRequest(data_dir=None, split="val", seed=seed, options=options))
         sums = dict.fromkeys(names, 0.0)
         with torch.no_grad():
             for i in range(len(ds)):
@@ -182,7 +186,8 @@ def synthetic_psnr(variants: dict[str, Callable[[Tensor, Tensor], Tensor]],
 
 
 def run_ad_hoc(variants: dict[str, Callable[[Tensor, Tensor], Tensor]], argv: list[str]) -> None:
-    """Entry point of the ad hoc probes under results/base_prior_probe: ``psnr`` (synthetic validation PSNR_gt),
+    """Entry point of the ad hoc probes under results/base_prior_probe: ``psnr`` (synthetic validation PSNR_gt;
+    ``--pairs N`` per task instead of the 8 a run validates on, ``--seed S`` another draw),
     ``val`` (``--validation``: val/quality) or ``test`` (win counts on the test pairs; further arguments as
     :func:`main`) for their own variants instead of this script's."""
     VARIANTS.clear()
@@ -190,7 +195,13 @@ def run_ad_hoc(variants: dict[str, Callable[[Tensor, Tensor], Tensor]], argv: li
     mode, rest = (argv[0] if argv else "test"), argv[1:]
     data = ["--data-dir", os.environ.get("FUSIONLAB_DATA", "../shared/data")]
     if mode == "psnr":
-        synthetic_psnr(variants)
+        parser = argparse.ArgumentParser(prog="psnr")
+        parser.add_argument("--pairs", type=int, default=None, help="validation pairs per task (default 8)")
+        parser.add_argument("--seed", type=int, default=0, help="the draw's seed (default 0)")
+        opts = parser.parse_args(rest)
+        if opts.pairs is not None and opts.pairs < 1:
+            raise SystemExit(f"--pairs must be at least 1, got {opts.pairs}")
+        synthetic_psnr(variants, pairs=opts.pairs, seed=opts.seed)
     elif mode in ("val", "test"):
         main([*data, *(["--validation"] if mode == "val" else []), *rest])
     else:

@@ -22,32 +22,63 @@ def bench():
     return module
 
 
-def _row(method: str, dataset: str, psnr: float, seed: int | None = None) -> dict:
-    row = {"method": method, "dataset": dataset, "PSNR_gt": f"{psnr}"}
+def _row(method: str, dataset: str, psnr: float, seed: int | None = None, image: int = 0) -> dict:
+    row = {"method": method, "dataset": dataset, "image": f"{dataset.split('/')[-1]}_test_{image:04d}",
+           "PSNR_gt": f"{psnr}"}
     return row if seed is None else {**row, "seed": seed}
 
 
 def test_synthetic_table_means_over_seeds_and_flags_the_gap(bench):
     rows = [
-        # model: two images per seed; seed means 21.0 and 23.0 -> 22.0 ± 1.414
-        _row("model", "synthetic/mff", 20.0, 1), _row("model", "synthetic/mff", 22.0, 1),
-        _row("model", "synthetic/mff", 23.0, 2), _row("model", "synthetic/mff", 23.0, 2),
-        _row("average", "synthetic/mff", 18.0), _row("average", "synthetic/mff", 20.0),
-        _row("gff", "synthetic/mff", 22.5), _row("gff", "synthetic/mff", 22.5),
+        # model: two images per seed; seed means 21.0 and 23.0 -> 22.0 ± 1.414; image means 21.5 and 22.5
+        _row("model", "synthetic/mff", 20.0, 1, 0), _row("model", "synthetic/mff", 22.0, 1, 1),
+        _row("model", "synthetic/mff", 23.0, 2, 0), _row("model", "synthetic/mff", 23.0, 2, 1),
+        _row("average", "synthetic/mff", 18.0, image=0), _row("average", "synthetic/mff", 20.0, image=1),
+        _row("gff", "synthetic/mff", 22.5, image=0), _row("gff", "synthetic/mff", 22.5, image=1),
         _row("model", "synthetic/mef", 10.0, 1), _row("model", "synthetic/mef", 12.0, 2),
+        _row("model", "synthetic/mef", 14.0, 1, 1), _row("model", "synthetic/mef", 14.0, 2, 1),
         _row("average", "synthetic/mef", 20.0), _row("gff", "synthetic/mef", 19.0),
+        _row("average", "synthetic/mef", 20.0, image=1), _row("gff", "synthetic/mef", 19.0, image=1),
     ]  # fmt: skip
-    lines = bench.synthetic_table(rows, ["average", "gff"])
-    assert lines[0].startswith("| dataset | model | average | gff | best rule |")
+    lines = bench.synthetic_table(rows, ["average", "gff"], suite_pairs=1)
+    assert lines[0].startswith("| dataset | pairs | model | average | gff | best rule | model − best (± se) |")
+    assert lines[0].endswith("| first 1 pairs (the suite) |")
     mff = next(line for line in lines if line.startswith("| synthetic/mff"))
-    assert mff == "| synthetic/mff | 22.00 ± 1.41 | 19.00 | 22.50 | gff | -0.50 | yes |"
+    # paired gaps to gff per image: 21.5 - 22.5 = -1.0 and 22.5 - 22.5 = 0.0 -> -0.50 ± 0.50; the first pair: -1.00
+    assert mff == "| synthetic/mff | 2 | 22.00 ± 1.41 | 19.00 | 22.50 | gff | -0.50 ± 0.50 | yes | -1.00 ± nan |"
     mef = next(line for line in lines if line.startswith("| synthetic/mef"))
-    assert mef == "| synthetic/mef | 11.00 ± 1.41 | 20.00 | 19.00 | average | -9.00 | no |"
+    # image means 11.0 and 14.0 against averaging's 20.0: -9.0 and -6.0
+    assert mef == "| synthetic/mef | 2 | 12.50 ± 0.71 | 20.00 | 19.00 | average | -7.50 ± 1.50 | no | -9.00 ± nan |"
+
+
+def test_synthetic_table_judges_every_pair_not_the_first_ones(bench):
+    """The verdict reads the whole draw: a gap beyond 1 dB on the suite's first pairs alone does not decide it."""
+    rows = []
+    for i, gap in enumerate((-3.0, -2.0, 1.0, 1.0, 0.5, 0.5)):
+        rows += [_row("model", "synthetic/mef", 20.0 + gap, 1, i), _row("average", "synthetic/mef", 20.0, image=i)]
+    line = bench.synthetic_table(rows, ["average"], suite_pairs=2)[2]
+    assert line.startswith("| synthetic/mef | 6 | 19.67 ± 0.00 | 20.00 | average | -0.33 ± 0.70 | yes | -2.50 ± 0.50 |")
 
 
 def test_synthetic_table_skips_rows_without_ground_truth(bench):
-    rows = [{"method": "model", "dataset": "msrs", "PSNR_gt": "", "seed": 1}, _row("average", "msrs", 1.0)]
+    rows = [{"method": "model", "dataset": "msrs", "image": "a", "PSNR_gt": "", "seed": 1},
+            _row("average", "msrs", 1.0)]
     assert len(bench.synthetic_table(rows, ["average"])) == 2  # header only
+
+
+def test_suite_pairs_is_the_embedded_suites_test_length(bench):
+    """The column "first 8 pairs (the suite)" is what `eval=synthetic` scores: the config's test length."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(BENCH.parents[1] / "conf" / "data" / "synthetic.yaml")
+    assert cfg.options.synthetic.lengths.test == bench.SUITE_PAIRS
+    assert bench.SYNTHETIC_PAIRS > bench.SUITE_PAIRS
+
+
+def test_synthetic_pairs_below_two_is_refused(bench, capsys):
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--synthetic-pairs", "1"])
+    assert "--synthetic-pairs must be at least 2" in capsys.readouterr().err
 
 
 def test_evaluated_checkpoint_is_the_one_the_run_recorded(bench, tmp_path):

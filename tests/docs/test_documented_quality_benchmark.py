@@ -74,8 +74,10 @@ def test_readme_command_runs_and_reports_every_table(data_dir, tmp_path):
     targets = re.findall(r"^\| ([\w/-]+) \| ≥ (\d)/8 vs (\w+) \| (\d) \| ([\d.]+) \| (\d) \| (\d) \|$", report, re.M)
     assert len(targets) == 14 and {t[0] for t in targets} == set(REAL_DATASETS)
     assert all(0.0 <= float(t[4]) <= 1.0 for t in targets)
-    synthetic = re.findall(r"^\| synthetic/(\w+) \| [\d.]+ ± [\d.]+ \|.*\| (yes|no) \|$", report, re.M)
+    synthetic = re.findall(r"^\| synthetic/(\w+) \| (\d+) \| [\d.]+ ± [\d.]+ \|.*\| [+-][\d.]+ ± [\d.]+ \| (yes|no) "
+                           r"\| [+-][\d.]+ ± [\d.]+ \|$", report, re.M)
     assert sorted(s[0] for s in synthetic) == ["ivif", "mef", "mff", "mif"]
+    assert {s[1] for s in synthetic} == {"64"}  # the suite's 8 pairs per task and 56 more: a gap with ~0.4 dB se
     assert sorted(p.name for p in out.iterdir() if p.is_dir() and p.name.startswith("seed")) == [
         "seed1", "seed1_synthetic", "seed2", "seed2_synthetic", "seed3", "seed3_synthetic"]
 

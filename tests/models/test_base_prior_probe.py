@@ -136,3 +136,24 @@ def test_ad_hoc_probes_run_as_documented():
             mef = dict(zip(radii, psnr["synthetic/mef"], strict=False))
             assert mef[128] > mef[64] + 1.0
             assert all(psnr[t][radii.index(128)] == psnr[t][radii.index(4096)] for t in psnr)
+
+
+def test_psnr_mode_scores_more_validation_pairs_when_asked():
+    """``psnr --pairs N`` (docs/quality.md reads the coarse radius on 64): the draw grows, the suite's own 8
+    validation pairs come first, and a count below one is refused with its name."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    path = SCRIPT.parent / "results" / "base_prior_probe" / "coarse_radius_probe.py"
+    assert "python experiments/results/base_prior_probe/coarse_radius_probe.py psnr --pairs 64" in (
+        REPO / "docs" / "quality.md").read_text()
+    outs = {}
+    for pairs in ([], ["--pairs", "8"], ["--pairs", "2"]):
+        proc = subprocess.run([sys.executable, str(path), "psnr", *pairs], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outs[" ".join(pairs)] = dict(re.findall(r"^\| (synthetic/\w+) \|(.*)\|$", proc.stdout, re.M))
+    assert list(outs["--pairs 2"]) == ["synthetic/ivif", "synthetic/mif", "synthetic/mef", "synthetic/mff"]
+    assert outs[""] == outs["--pairs 8"]  # the default is the 8 pairs a run validates on
+    assert outs["--pairs 2"] != outs["--pairs 8"]
+    bad = subprocess.run([sys.executable, str(path), "psnr", "--pairs", "0"], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode != 0 and "--pairs must be at least 1" in bad.stderr

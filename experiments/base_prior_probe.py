@@ -1,6 +1,9 @@
 """Which base-blend prior would win PET-MRI without losing the focus pairs? The priors alone, scored fast.
 
     python experiments/base_prior_probe.py --data-dir ../shared/data [--datasets harvard/PET-MRI,lytro] [--pairs N]
+    python experiments/base_prior_probe.py --validation --data-dir ../shared/data   # what selection reads
+    python experiments/base_prior_probe.py --synthetic 64                           # the ground truth, no data
+    python experiments/base_prior_probe.py --data-dir ../shared/data --write experiments/results/base_prior_probe/table.md
 
 The default two-scale head, untrained, is its priors: details follow the source whose detail layer is more
 active (weights ∝ RMS^20 on a 15×15 window), bases follow the same activity averaged over a 43×43 window. This
@@ -52,6 +55,7 @@ from fusionlab.engine.validation import QUALITY_METRICS
 from fusionlab.metrics import compute_metrics, compute_reference_metrics, to_metric_range
 from fusionlab.models.fusion_net import box_mean, clipped_box_mean
 
+WRITE_SYNTHETIC_PAIRS = 64  # --write: synthetic validation pairs per task in the committed table
 DATASETS = ("msrs", "roadscene", "m3fd", "harvard/CT-MRI", "harvard/PET-MRI", "harvard/SPECT-MRI", "mef", "lytro")
 # The default run's validation sets: the MSRS held-out slice and the embedded synthetic pairs of every task
 # (data.val=[msrs,synthetic/mif,synthetic/mef,synthetic/mff] in docs/quality.md; synthetic/ivif joins when the MSRS
@@ -165,14 +169,16 @@ def validation_quality(data_dir: Path, keys: tuple[str, ...] = VALIDATION) -> di
 
 def synthetic_psnr(variants: dict[str, Callable[[Tensor, Tensor], Tensor]],
                    rules: tuple[str, ...] = ("average", "max", "gff"), pairs: int | None = None,
-                   seed: int = 0) -> None:
-    """Print PSNR_gt of every variant and rule on the synthetic *validation* pairs of each task (ground truth
-    known, never tested on), scored on 8-bit images as the evaluation saves them. ``pairs``: how many per task
-    (default: the 8 a training run validates on; they come first in any larger draw). One pair's PSNR_gt varies
-    by several dB, so a difference of tenths of a dB needs more than 8 to be read. ``seed``: another draw."""
+                   seed: int = 0, echo: bool = True) -> list[str]:
+    """PSNR_gt of every variant and rule on the synthetic *validation* pairs of each task (ground truth known,
+    never tested on), scored on 8-bit images as the evaluation saves them; the table's lines, printed as they come
+    unless ``echo`` is false. ``pairs``: how many per task (default: the 8 a training run validates on; they come
+    first in any larger draw). One pair's PSNR_gt varies by several dB, so a difference of tenths of a dB needs
+    more than 8 to be read. ``seed``: another draw."""
     names = [*variants, *rules]
-    print("| task | " + " | ".join(names) + " |")
-    print("|---|" + "---:|" * len(names))
+    lines = ["| task | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    if echo:
+        print("\n".join(lines), flush=True)
     options = {"lengths": {"val": pairs}} if pairs else {}
     for task in ("synthetic/ivif", "synthetic/mif", "synthetic/mef", "synthetic/mff"):
         ds = get_source(task).build(BuildRequest(data_dir=None, split="val", seed=seed, options=options))
@@ -185,7 +191,10 @@ def synthetic_psnr(variants: dict[str, Callable[[Tensor, Tensor], Tensor]],
                     fused = variants[name](a, b) if name in variants else build_baseline(name)(a, b)
                     psnr = compute_reference_metrics(to_metric_range(fused.clamp(0, 1)), to_metric_range(target))
                     sums[name] += float(psnr["PSNR_gt"].mean()) / len(ds)
-        print(f"| {task} | " + " | ".join(f"{sums[n]:.2f}" for n in names) + " |", flush=True)
+        lines.append(f"| {task} | " + " | ".join(f"{sums[n]:.2f}" for n in names) + " |")
+        if echo:
+            print(lines[-1], flush=True)
+    return lines
 
 
 def run_ad_hoc(variants: dict[str, Callable[[Tensor, Tensor], Tensor]], argv: list[str]) -> None:
@@ -246,6 +255,8 @@ def write_table(path: Path, data_dir: Path, datasets: list[str], pairs: int | No
     test = pair_table_lines(data_dir, datasets, pairs)
     val_start = time.perf_counter()
     val = validation_table_lines(data_dir)
+    syn_start = time.perf_counter()
+    syn = synthetic_psnr(VARIANTS, pairs=WRITE_SYNTHETIC_PAIRS)
     done = time.perf_counter()
     text = "\n".join([
         "# Base-blend priors, untrained, scored without a network", "",
@@ -253,9 +264,13 @@ def write_table(path: Path, data_dir: Path, datasets: list[str], pairs: int | No
         "won against averaging and GFF on the dataset means of the test pairs; variants in the script's docstring.", "",
         *test, "",
         "What model selection would read instead (the same run; alone: `python experiments/base_prior_probe.py "
-        f"--validation --data-dir ../shared/data`, {done - val_start:.0f} s): val/quality (MI, SCD, VIF, Qabf, SSIM as "
+        f"--validation --data-dir ../shared/data`, {syn_start - val_start:.0f} s): val/quality (MI, SCD, VIF, Qabf, SSIM as "
         "ratios to averaging) on the validation sets only.", "",
-        *val, ""])
+        *val, "",
+        f"And the validation pairs' ground truth, PSNR_gt (dB) on {WRITE_SYNTHETIC_PAIRS} synthetic validation pairs per task "
+        "(the 8 a run validates on first; alone: `python experiments/base_prior_probe.py --synthetic "
+        f"{WRITE_SYNTHETIC_PAIRS}`, {done - syn_start:.0f} s):", "",
+        *syn, ""])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".partial")
     tmp.write_text(text)
@@ -270,10 +285,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pairs", type=int, default=None, help="first N test pairs per dataset (default: all)")
     parser.add_argument("--validation", action="store_true",
                         help="score the variants on the validation sets instead (val/quality: what selection reads)")
+    parser.add_argument("--synthetic", type=int, default=None, metavar="N",
+                        help="print PSNR_gt on N synthetic validation pairs per task instead (ground truth known; no "
+                             "data needed; 8 is what a run validates on, more read differences of tenths of a dB)")
+    parser.add_argument("--seed", type=int, default=0, help="with --synthetic: the draw's seed (default 0)")
     parser.add_argument("--write", type=Path, default=None, metavar="PATH",
                         help="run both tables and write them, with this command and the time, to PATH "
                              "(results/base_prior_probe/table.md is made this way)")
     args = parser.parse_args(argv)
+    if args.synthetic is not None:
+        if args.synthetic < 1:
+            parser.error(f"--synthetic must be at least 1 pair, got {args.synthetic}")
+        synthetic_psnr(VARIANTS, pairs=args.synthetic, seed=args.seed)
+        return
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
         parser.error(f"--data-dir {data_dir} is not a folder: point it at the shared data (../shared/data) or set "

@@ -119,7 +119,8 @@ def test_ad_hoc_probes_run_as_documented():
     only, no data needed) prints one row per task with every variant and rule."""
     doc = (REPO / "docs" / "quality.md").read_text()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
-    for script, variants in (("activity_probe.py", 4), ("guided_weights_probe.py", 6), ("coarse_radius_probe.py", 8)):
+    for script, variants in (("activity_probe.py", 4), ("guided_weights_probe.py", 6), ("coarse_radius_probe.py", 8),
+                             ("exposure_gate_probe.py", 2)):
         path = SCRIPT.parent / "results" / "base_prior_probe" / script
         assert f"python experiments/results/base_prior_probe/{script} psnr|val|test" in doc
         out = subprocess.run([sys.executable, str(path), "psnr"], env=env, capture_output=True, text=True, timeout=300)
@@ -136,6 +137,11 @@ def test_ad_hoc_probes_run_as_documented():
             mef = dict(zip(radii, psnr["synthetic/mef"], strict=False))
             assert mef[128] > mef[64] + 1.0
             assert all(psnr[t][radii.index(128)] == psnr[t][radii.index(4096)] for t in psnr)
+        if script == "exposure_gate_probe.py":
+            # what docs/quality.md reads: the gate changes only exposure pairs, and there it no longer helps
+            psnr = {task: [float(v) for v in cells.split("|")] for task, cells in rows}
+            assert psnr["synthetic/mef"][1] < psnr["synthetic/mef"][0]
+            assert all(psnr[t][0] == psnr[t][1] for t in ("synthetic/mif", "synthetic/mff"))
 
 
 def test_psnr_mode_scores_more_validation_pairs_when_asked():

@@ -9,8 +9,8 @@ of the target, PSNR_gt, and PSNR_gt once each output's mean is moved to the targ
 A method whose gap closes with the offset removed misses the target's brightness, not its structure. The synthetic
 IVIF target is the *well-lit* scene (``fusionlab.data.synthetic``), brighter than both sources on average, so a
 blend that stays within the sources' brightness loses PSNR_gt to the max rule there however well it keeps the
-structure: docs/quality.md, *Where it still falls short*, reads the result. Outputs are quantised to 8 bits as the
-evaluation saves them.
+structure: docs/quality.md, *Where it still falls short*, reads the result. Outputs and targets are quantised to
+8 bits as the evaluation reads them and scored with its PSNR_gt, so the PSNR_gt column is the benchmark's.
 """
 
 from __future__ import annotations
@@ -26,14 +26,17 @@ from fusionlab.baselines import build_baseline
 from fusionlab.data.synthetic import SyntheticFusionDataset
 from fusionlab.engine.evaluation import fuse_images
 from fusionlab.inference.runner import load_model
+from fusionlab.metrics import to_metric_range
+from fusionlab.metrics.statistics import psnr_gt
 from fusionlab.pretrained import pretrained_path
 
 RULES = ("average", "max", "laplacian", "gff")
 
 
 def psnr(x: Tensor, target: Tensor) -> float:
-    """PSNR in dB of ``x`` against ``target``, both in [0, 1]."""
-    return float(10 * torch.log10(1 / ((x - target) ** 2).mean().clamp_min(1e-12)))
+    """The evaluation's PSNR_gt (:func:`fusionlab.metrics.statistics.psnr_gt`, peak 255) of ``(1, 1, H, W)`` images
+    in [0, 1], unclamped (an offset-removed output may leave [0, 1]); capped at 120 dB so equal images give a number."""
+    return min(float(psnr_gt(x.double() * 255.0, target.double() * 255.0)[0]), 120.0)
 
 
 def brightness_table(model: torch.nn.Module, task: str, pairs: int, seed: int = 42) -> dict[str, dict[str, float]]:
@@ -46,8 +49,9 @@ def brightness_table(model: torch.nn.Module, task: str, pairs: int, seed: int = 
         with torch.inference_mode():
             outs = {"model": fuse_images(model, a, b, task=task)}
             outs.update({rule: build_baseline(rule)(a, b) for rule in RULES})
+        target = to_metric_range(target) / 255.0  # as the evaluation reads it: 8-bit
         for name, fused in outs.items():
-            fused = torch.round(fused.clamp(0, 1) * 255) / 255
+            fused = to_metric_range(fused) / 255.0
             row = acc.setdefault(name, {"output mean": [], "target mean": [], "PSNR_gt": [], "offset removed": []})
             row["output mean"].append(float(fused.mean()))
             row["target mean"].append(float(target.mean()))

@@ -194,3 +194,20 @@ def test_synthetic_mode_refuses_an_empty_draw():
     proc = subprocess.run([sys.executable, str(SCRIPT), "--synthetic", "0"], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"})
     assert proc.returncode != 0 and "--synthetic must be at least 1 pair" in proc.stderr
+
+
+def test_synthetic_mode_runs_as_documented():
+    """docs/quality.md's ``python experiments/base_prior_probe.py --synthetic 64``, with fewer pairs (size only):
+    every variant and rule per task; ``--seed`` draws other pairs."""
+    assert "`python experiments/base_prior_probe.py --synthetic 64`" in (REPO / "docs" / "quality.md").read_text()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    tables = []
+    for seed in ("0", "1"):
+        proc = subprocess.run([sys.executable, str(SCRIPT), "--synthetic", "2", "--seed", seed], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        rows = dict(re.findall(r"^\| (synthetic/\w+) \|(.*)\|$", proc.stdout, re.M))
+        assert list(rows) == ["synthetic/ivif", "synthetic/mif", "synthetic/mef", "synthetic/mff"]
+        assert all(len(cells.split("|")) == len(VARIANTS) + 3 for cells in rows.values())
+        tables.append(rows)
+    assert tables[0] != tables[1]

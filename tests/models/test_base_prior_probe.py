@@ -120,7 +120,7 @@ def test_ad_hoc_probes_run_as_documented():
     doc = (REPO / "docs" / "quality.md").read_text()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
     for script, variants in (("activity_probe.py", 4), ("guided_weights_probe.py", 6), ("coarse_radius_probe.py", 8),
-                             ("exposure_gate_probe.py", 2)):
+                             ("exposure_gate_probe.py", 2), ("coarse_brightness_probe.py", 6)):
         path = SCRIPT.parent / "results" / "base_prior_probe" / script
         assert f"python experiments/results/base_prior_probe/{script} psnr|val|test" in doc
         out = subprocess.run([sys.executable, str(path), "psnr"], env=env, capture_output=True, text=True, timeout=300)
@@ -142,6 +142,13 @@ def test_ad_hoc_probes_run_as_documented():
             psnr = {task: [float(v) for v in cells.split("|")] for task, cells in rows}
             assert psnr["synthetic/mef"][1] < psnr["synthetic/mef"][0]
             assert all(psnr[t][0] == psnr[t][1] for t in ("synthetic/mif", "synthetic/mff"))
+        if script == "coarse_brightness_probe.py":
+            # what docs/quality.md reads: each share of the coarse band given to the brighter source lifts synthetic
+            # IVIF towards the max rule, and leaves the focus pairs (equally bright sources) where they were
+            psnr = {task: [float(v) for v in cells.split("|")] for task, cells in rows}
+            ivif = psnr["synthetic/ivif"][:6]
+            assert all(x < y for x, y in zip(ivif, ivif[1:], strict=False)) and ivif[4] > ivif[0] + 1.0
+            assert max(psnr["synthetic/mff"][:6]) - min(psnr["synthetic/mff"][:6]) < 0.05
 
 
 def test_psnr_mode_scores_more_validation_pairs_when_asked():

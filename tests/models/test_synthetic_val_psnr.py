@@ -39,3 +39,19 @@ def test_table_scores_checkpoints_and_rules_on_validation_pairs(monkeypatch, cap
     rules = dict(zip(probe.RULES, map(float, row[1:])))
     assert spread == 0.0
     assert model > rules["average"] + 5.0 and model > rules["max"] + 5.0
+
+
+def test_more_pairs_and_another_draw_when_asked(monkeypatch, capsys):
+    """``--pairs N`` (one pair's PSNR_gt varies by several dB, docs/quality.md): the default equals ``--pairs 8``,
+    a larger draw changes the mean, ``--seed`` another draw, and a count below one is refused by name."""
+    monkeypatch.setattr(probe, "TASKS", ("synthetic/mef",))
+    rows = {}
+    for extra in ([], ["--pairs", "8"], ["--pairs", "2"], ["--pairs", "2", "--seed", "1"]):
+        probe.main([f"shipped={SHIPPED}", *extra])
+        out = capsys.readouterr().out
+        rows[" ".join(extra)] = re.search(r"^\| synthetic/mef \| (.+) \|$", out, re.M).group(1)
+    assert "2 synthetic validation pairs per task (seed 1)" in out
+    assert rows[""] == rows["--pairs 8"]
+    assert rows["--pairs 2"] != rows["--pairs 8"] and rows["--pairs 2"] != rows["--pairs 2 --seed 1"]
+    with pytest.raises(SystemExit, match="--pairs must be at least 1"):
+        probe.main([f"shipped={SHIPPED}", "--pairs", "0"])

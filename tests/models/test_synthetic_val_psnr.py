@@ -3,7 +3,9 @@ PSNR on the synthetic validation pairs, for trained checkpoints next to the clas
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -55,3 +57,17 @@ def test_more_pairs_and_another_draw_when_asked(monkeypatch, capsys):
     assert rows["--pairs 2"] != rows["--pairs 8"] and rows["--pairs 2"] != rows["--pairs 2 --seed 1"]
     with pytest.raises(SystemExit, match="--pairs must be at least 1"):
         probe.main([f"shipped={SHIPPED}", "--pairs", "0"])
+
+
+def test_documented_command_runs_as_typed():
+    """docs/quality.md's command for the shipped weights, through the real script (the pair count reduced)."""
+
+    doc = (REPO / "docs" / "quality.md").read_text()
+    command = "python experiments/synthetic_val_psnr.py shipped=src/fusionlab/pretrained/fusionnet_ivif.pt --pairs 64"
+    assert command in doc and SHIPPED == REPO / "src/fusionlab/pretrained/fusionnet_ivif.pt"
+    args = command.split()[1:-1] + ["2"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    out = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = re.findall(r"^\| (synthetic/\w+) \| (\d+\.\d\d) \|", out.stdout, re.M)
+    assert [r[0] for r in rows] == list(probe.TASKS)

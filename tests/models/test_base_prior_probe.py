@@ -120,7 +120,8 @@ def test_ad_hoc_probes_run_as_documented():
     doc = (REPO / "docs" / "quality.md").read_text()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
     for script, variants in (("activity_probe.py", 4), ("guided_weights_probe.py", 6), ("coarse_radius_probe.py", 8),
-                             ("exposure_gate_probe.py", 2), ("coarse_brightness_probe.py", 6)):
+                             ("exposure_gate_probe.py", 2), ("coarse_brightness_probe.py", 6),
+                             ("brighter_base_probe.py", 2)):
         path = SCRIPT.parent / "results" / "base_prior_probe" / script
         assert f"python experiments/results/base_prior_probe/{script} psnr|val|test" in doc
         out = subprocess.run([sys.executable, str(path), "psnr"], env=env, capture_output=True, text=True, timeout=300)
@@ -149,6 +150,13 @@ def test_ad_hoc_probes_run_as_documented():
             ivif = psnr["synthetic/ivif"][:6]
             assert all(x < y for x, y in zip(ivif, ivif[1:], strict=False)) and ivif[4] > ivif[0] + 1.0
             assert max(psnr["synthetic/mff"][:6]) - min(psnr["synthetic/mff"][:6]) < 0.05
+        if script == "brighter_base_probe.py":
+            # what docs/quality.md reads: following the brighter base layer gains on MIF over the default's priors
+            # yet stays far below the max rule (columns: brighter_base, brighter_pixel, average, max, gff)
+            psnr = {task: [float(v) for v in cells.split("|")] for task, cells in rows}
+            mif = psnr["synthetic/mif"]
+            assert mif[3] > max(mif[0], mif[1]) + 10.0 and min(mif[0], mif[1]) > mif[4]
+            assert max(psnr["synthetic/mef"][:2]) < psnr["synthetic/mef"][2] - 3.0  # exposure pairs: far below averaging
 
 
 def test_psnr_mode_scores_more_validation_pairs_when_asked():

@@ -121,7 +121,7 @@ def test_ad_hoc_probes_run_as_documented():
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
     for script, variants in (("activity_probe.py", 4), ("guided_weights_probe.py", 6), ("coarse_radius_probe.py", 8),
                              ("exposure_gate_probe.py", 2), ("coarse_brightness_probe.py", 6),
-                             ("brighter_base_probe.py", 2)):
+                             ("brighter_base_probe.py", 2), ("detail_window_probe.py", 6)):
         path = SCRIPT.parent / "results" / "base_prior_probe" / script
         assert f"python experiments/results/base_prior_probe/{script} psnr|val|test" in doc
         out = subprocess.run([sys.executable, str(path), "psnr"], env=env, capture_output=True, text=True, timeout=300)
@@ -157,6 +157,11 @@ def test_ad_hoc_probes_run_as_documented():
             mif = psnr["synthetic/mif"]
             assert mif[3] > max(mif[0], mif[1]) + 10.0 and min(mif[0], mif[1]) > mif[4]
             assert max(psnr["synthetic/mef"][:2]) < psnr["synthetic/mef"][2] - 3.0  # exposure pairs: far below averaging
+        if script == "detail_window_probe.py":
+            # what docs/quality.md reads: the focus pairs' ground truth prefers a narrower detail window than the
+            # default's radius 7 (columns: default, radius 2, 3, 4, 5, 10)
+            mff = [float(v) for v in dict(rows)["synthetic/mff"].split("|")]
+            assert mff[2] > mff[0] + 0.5 and mff[5] < mff[0]
 
 
 def test_psnr_mode_scores_more_validation_pairs_when_asked():

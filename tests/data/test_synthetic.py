@@ -81,3 +81,24 @@ def test_bad_arguments():
         SyntheticFusionDataset("ivif", size=4)
     with pytest.raises(IndexError):
         SyntheticFusionDataset("ivif", size=32, length=2)[2]
+
+
+def test_test_suite_is_fixed_across_run_seeds():
+    """``data.options.synthetic.test_seed`` (42 in conf/data/synthetic.yaml): the test pairs do not change with the
+    run's seed, so seeds are compared on one suite, while validation and training pairs still follow it; null
+    restores the run's seed; anything but an integer is refused by its key."""
+    from fusionlab.data.sources import BuildRequest, get_source
+    from fusionlab.errors import ConfigError
+
+    def first(split: str, seed: int, **options) -> torch.Tensor:
+        opts = {"eval_size": 32, "lengths": {"train": 1, "val": 1, "test": 1}, **options}
+        return get_source("synthetic/mif").build(BuildRequest(data_dir=None, split=split, seed=seed,
+                                                               options=opts))[0]["a"]
+
+    assert torch.equal(first("test", 2, test_seed=42), first("test", 3, test_seed=42))
+    assert torch.equal(first("test", 7, test_seed=42), first("test", 42))  # the suite of the default seed
+    assert not torch.equal(first("test", 2, test_seed=None), first("test", 3, test_seed=None))
+    assert not torch.equal(first("val", 2, test_seed=42), first("val", 3, test_seed=42))
+    for bad in ("42", 4.2, True):
+        with pytest.raises(ConfigError, match="data.options.synthetic.test_seed"):
+            first("test", 2, test_seed=bad)

@@ -17,7 +17,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from fusionlab import TASKS
-from fusionlab.errors import UnknownNameError
+from fusionlab.errors import ConfigError, UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,15 @@ def _synthetic_builder(task: str) -> Callable[[BuildRequest], Dataset]:
         opts = dict(req.options)
         eval_size = opts.pop("eval_size", 128)
         lengths = {"train": 512, "val": 8, "test": 8, **opts.pop("lengths", {})}
+        # the test pairs are drawn with test_seed when it is set, whatever the run's seed, so that runs with
+        # different seeds are scored on one suite (as the real data's splits ignore the run seed: split_seed)
+        test_seed = opts.pop("test_seed", None)
+        if test_seed is not None and (isinstance(test_seed, bool) or not isinstance(test_seed, int)):
+            raise ConfigError(f"data.options.synthetic.test_seed must be an integer or null (the run's seed), "
+                                  f"got {test_seed!r}")
+        seed = test_seed if req.split == "test" and test_seed is not None else req.seed
         size = req.patch_size if req.split == "train" and req.patch_size else eval_size
-        return SyntheticFusionDataset(task=task, size=size, length=lengths[req.split], seed=req.seed,
+        return SyntheticFusionDataset(task=task, size=size, length=lengths[req.split], seed=seed,
                                       split=req.split, **opts)
 
     return build

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from fusionlab.color import restore_color
 from fusionlab.data.io import BackgroundWriter
+from fusionlab.engine.distributed import peer_failure_grace
 from fusionlab.errors import ConfigError
 from fusionlab.metrics import (
     SourceCache,
@@ -256,13 +257,14 @@ class EvaluationModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._drain()
         self._images.drain()
-        means = {key: {k: float(v) for k, v in coll.compute().items()} for key, coll in self.states.items()}
-        for coll in self.states.values():
-            coll.reset()
-        if self.trainer.world_size > 1:
-            gathered: list[list[dict]] = [None] * self.trainer.world_size  # type: ignore[list-item]
-            torch.distributed.all_gather_object(gathered, self.rows)
-            self.rows = [r for rows in gathered for r in rows]
+        with peer_failure_grace("the test metrics' sync"):
+            means = {key: {k: float(v) for k, v in coll.compute().items()} for key, coll in self.states.items()}
+            for coll in self.states.values():
+                coll.reset()
+            if self.trainer.world_size > 1:
+                gathered: list[list[dict]] = [None] * self.trainer.world_size  # type: ignore[list-item]
+                torch.distributed.all_gather_object(gathered, self.rows)
+                self.rows = [r for rows in gathered for r in rows]
         order = {name: i for i, name in enumerate(self.trainer.datamodule.test_names)}
         method_order = {name: i for i, name in enumerate(self.names)}
         self.rows.sort(key=lambda r: (method_order[r["method"]], order.get(r["dataset"], len(order)), r["image"]))

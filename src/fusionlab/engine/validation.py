@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
 from fusionlab.baselines import build_baseline
+from fusionlab.engine.distributed import peer_failure_grace
 from fusionlab.engine.evaluation import primed, score
 from fusionlab.metrics import build_metric_collection
 
@@ -74,24 +75,25 @@ class ValidationScores(nn.Module):
         per_metric: dict[str, list[float]] = {}
         ratios: list[float] = []
         losses: list[float] = []
-        for dataset, state in self.states.items():
-            means = {k: float(v) for k, v in state["model"].compute().items()}
-            if "reference" in state:
-                self.reference_means[dataset] = {k: float(v) for k, v in state["reference"].compute().items()}
-            reference = self.reference_means.get(dataset, {})
-            for name, value in means.items():
-                out[f"val/{dataset}/{name}"] = value
-                per_metric.setdefault(name, []).append(value)
-                ref = reference.get(name, float("nan"))
-                if name in QUALITY_METRICS and value == value and ref > 0:
-                    ratios.append(value / ref)
-            psnr_gt = float(state["PSNR_gt"].compute())
-            if psnr_gt == psnr_gt:
-                out[f"val/{dataset}/PSNR_gt"] = psnr_gt
-            if with_loss:
-                loss = float(state["loss"].compute())
-                out[f"val/{dataset}/loss"] = loss
-                losses.append(loss)
+        with peer_failure_grace("the validation metrics' sync"):
+            for dataset, state in self.states.items():
+                means = {k: float(v) for k, v in state["model"].compute().items()}
+                if "reference" in state:
+                    self.reference_means[dataset] = {k: float(v) for k, v in state["reference"].compute().items()}
+                reference = self.reference_means.get(dataset, {})
+                for name, value in means.items():
+                    out[f"val/{dataset}/{name}"] = value
+                    per_metric.setdefault(name, []).append(value)
+                    ref = reference.get(name, float("nan"))
+                    if name in QUALITY_METRICS and value == value and ref > 0:
+                        ratios.append(value / ref)
+                psnr_gt = float(state["PSNR_gt"].compute())
+                if psnr_gt == psnr_gt:
+                    out[f"val/{dataset}/PSNR_gt"] = psnr_gt
+                if with_loss:
+                    loss = float(state["loss"].compute())
+                    out[f"val/{dataset}/loss"] = loss
+                    losses.append(loss)
         for name, values in per_metric.items():
             finite = [v for v in values if v == v]
             if finite:

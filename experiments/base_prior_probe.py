@@ -172,9 +172,10 @@ def synthetic_psnr(variants: dict[str, Callable[[Tensor, Tensor], Tensor]],
                    seed: int = 0, echo: bool = True) -> list[str]:
     """PSNR_gt of every variant and rule on the synthetic *validation* pairs of each task (ground truth known,
     never tested on), scored on 8-bit images as the evaluation saves them; the table's lines, printed as they come
-    unless ``echo`` is false. ``pairs``: how many per task (default: the 8 a training run validates on; they come
-    first in any larger draw). One pair's PSNR_gt varies by several dB, so a difference of tenths of a dB needs
-    more than 8 to be read. ``seed``: another draw."""
+    unless ``echo`` is false. ``pairs``: how many per task (default 8, as many as a training run validates on; the
+    first 8 come first in any larger draw). One pair's PSNR_gt varies by several dB, so a difference of tenths of a
+    dB needs more than 8 to be read. ``seed``: the draw (default 0; a training run draws its validation pairs with
+    its own seed, so these are a seed-0 run's)."""
     names = [*variants, *rules]
     lines = ["| task | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     if echo:
@@ -199,7 +200,7 @@ def synthetic_psnr(variants: dict[str, Callable[[Tensor, Tensor], Tensor]],
 
 def run_ad_hoc(variants: dict[str, Callable[[Tensor, Tensor], Tensor]], argv: list[str]) -> None:
     """Entry point of the ad hoc probes under results/base_prior_probe: ``psnr`` (synthetic validation PSNR_gt;
-    ``--pairs N`` per task instead of the 8 a run validates on, ``--seed S`` another draw),
+    ``--pairs N`` per task instead of 8 (as many as a run validates on), ``--seed S`` another draw than seed 0's),
     ``val`` (``--validation``: val/quality) or ``test`` (win counts on the test pairs; further arguments as
     :func:`main`) for their own variants instead of this script's."""
     VARIANTS.clear()
@@ -268,7 +269,7 @@ def write_table(path: Path, data_dir: Path, datasets: list[str], pairs: int | No
         "ratios to averaging) on the validation sets only.", "",
         *val, "",
         f"And the validation pairs' ground truth, PSNR_gt (dB) on {WRITE_SYNTHETIC_PAIRS} synthetic validation pairs per task "
-        "(the 8 a run validates on first; alone: `python experiments/base_prior_probe.py --synthetic "
+        "(seed 0's draw, its first 8 as many as a run validates on; alone: `python experiments/base_prior_probe.py --synthetic "
         f"{WRITE_SYNTHETIC_PAIRS}`, {done - syn_start:.0f} s):", "",
         *syn, ""])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -287,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="score the variants on the validation sets instead (val/quality: what selection reads)")
     parser.add_argument("--synthetic", type=int, default=None, metavar="N",
                         help="print PSNR_gt on N synthetic validation pairs per task instead (ground truth known; no "
-                             "data needed; 8 is what a run validates on, more read differences of tenths of a dB)")
+                             "data needed; a run validates on 8 of its seed's draw, more read differences of tenths of a dB)")
     parser.add_argument("--seed", type=int, default=0, help="with --synthetic: the draw's seed (default 0)")
     parser.add_argument("--write", type=Path, default=None, metavar="PATH",
                         help="run both tables and write them, with this command and the time, to PATH "

@@ -8,7 +8,8 @@ The embedded synthetic pairs have ground truth, and their validation split is ne
 trained checkpoints on it, per task (IVIF, MIF, MEF, MFF), next to the five classical rules. A label given more than
 once (one checkpoint per seed) is reported as mean ± std over its checkpoints. docs/quality.md reads it for the
 choice of the two-band base blend (``model.base_coarse_radius``). ``--pairs N`` scores N validation pairs per task
-instead of the 8 a training run validates on (they come first in any larger draw): one pair's PSNR_gt varies by
+instead of 8, as many as a training run validates on (they come first in any larger draw; seed 0's draw, while a
+run draws its own with its seed): one pair's PSNR_gt varies by
 several dB, so differences of tenths of a dB need more; ``--seed S`` draws another sample.
 """
 
@@ -57,7 +58,7 @@ def parse_runs(specs: list[str]) -> list[tuple[str, Path]]:
 def task_psnr(models: dict[str, list[torch.nn.Module]], task: str, pairs: int | None = None,
               seed: int = 0) -> dict[str, list[float]]:
     """{label or rule: [mean PSNR over the task's validation pairs, one per checkpoint]}; ``pairs`` per task
-    (default: the 8 a run validates on), ``seed`` the draw."""
+    (default 8, as many as a run validates on), ``seed`` the draw."""
     options = {"lengths": {"val": pairs}} if pairs else {}
     ds = get_source(task).build(BuildRequest(data_dir=None, split="val", seed=seed, options=options))
     fns = {label: list(ms) for label, ms in models.items()}

@@ -178,7 +178,7 @@ def test_psnr_mode_scores_more_validation_pairs_when_asked():
         assert proc.returncode == 0, proc.stderr[-2000:]
         outs[" ".join(pairs)] = dict(re.findall(r"^\| (synthetic/\w+) \|(.*)\|$", proc.stdout, re.M))
     assert list(outs["--pairs 2"]) == ["synthetic/ivif", "synthetic/mif", "synthetic/mef", "synthetic/mff"]
-    assert outs[""] == outs["--pairs 8"]  # the default is the 8 pairs a run validates on
+    assert outs[""] == outs["--pairs 8"]  # the default is 8 pairs, as many as a run validates on
     assert outs["--pairs 2"] != outs["--pairs 8"]
     bad = subprocess.run([sys.executable, str(path), "psnr", "--pairs", "0"], env=env, capture_output=True, text=True,
                          timeout=300)

@@ -4,8 +4,8 @@
 
 The default head adds three learned outputs to its activity priors: base-blend logits (off in the default recipe,
 ``model.learn_base_blend=false``), detail-blend logits and a logit correction of the fused image. For each
-checkpoint (a ``.ckpt`` path or a shipped ``pretrained`` name) this prints, per synthetic task, PSNR_gt (dB) of the
-model as trained and with the head's last layer zeroed for the detail logits, for the correction, and for every
+checkpoint (a ``.ckpt`` path or a shipped ``pretrained`` name) this prints, per synthetic task, PSNR_gt (dB) and the
+mean offset from the target (grey levels) of the model as trained and with the head's last layer zeroed for the detail logits, for the correction, and for every
 learned output (the untrained priors). The synthetic pairs carry ground truth, so the table says which learned
 output helps and which costs. ``--split test`` (default) reads the test suite (``--seed 42``: the suite every run is
 scored on, ``data.options.synthetic.test_seed``); ``--split val`` the validation pairs. docs/quality.md reads it.
@@ -45,19 +45,24 @@ def without(model: FusionNet, channels: tuple[int, ...]) -> FusionNet:
     return out
 
 
-def task_psnr(models: dict[str, FusionNet], task: str, split: str, pairs: int, seed: int) -> dict[str, float]:
-    """{variant: mean PSNR_gt over the task's first ``pairs`` pairs of ``split``} (8-bit, as evaluation scores)."""
+def task_psnr(models: dict[str, FusionNet], task: str, split: str, pairs: int,
+              seed: int) -> tuple[dict[str, float], dict[str, float]]:
+    """({variant: mean PSNR_gt}, {variant: mean offset from the target in grey levels}) over the task's first
+    ``pairs`` pairs of ``split`` (8-bit, as evaluation scores). At 40+ dB a global shift of one or two grey levels
+    costs several dB, so the offset says whether a loss is a shift or a change of structure."""
     ds = get_source(task).build(BuildRequest(data_dir=None, split=split, seed=seed,
                                              options={"lengths": {split: pairs}}))
-    sums = dict.fromkeys(models, 0.0)
+    sums, offsets = dict.fromkeys(models, 0.0), dict.fromkeys(models, 0.0)
     with torch.no_grad():
         for i in range(len(ds)):
             sample = ds[i]
             a, b, target = (sample[k][None].float() for k in ("a", "b", "target"))
             for name, model in models.items():
-                values = compute_reference_metrics(to_metric_range(model(a, b).clamp(0, 1)), to_metric_range(target))
+                fused, truth = to_metric_range(model(a, b).clamp(0, 1)), to_metric_range(target)
+                values = compute_reference_metrics(fused, truth)
                 sums[name] += float(values["PSNR_gt"].mean()) / len(ds)
-    return sums
+                offsets[name] += float((fused - truth).mean()) / len(ds)
+    return sums, offsets
 
 
 def _load(spec: str) -> FusionNet:
@@ -80,15 +85,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.pairs < 1:
         raise SystemExit(f"error: --pairs must be at least 1, got {args.pairs}")
-    print(f"PSNR_gt (dB) on {args.pairs} synthetic {args.split} pairs per task (seed {args.seed})\n")
+    print(f"PSNR_gt (dB) on {args.pairs} synthetic {args.split} pairs per task (seed {args.seed}); in brackets the "
+          "mean offset from the target (grey levels of 255)\n")
     print("| checkpoint | task | " + " | ".join(SWITCHED_OFF) + " |")
     print("|---|---|" + "---:|" * len(SWITCHED_OFF))
     for spec in args.checkpoints:
         model = _load(spec)
         variants = {name: without(model, chans) for name, chans in SWITCHED_OFF.items()}
         for task in TASKS:
-            psnr = task_psnr(variants, task, args.split, args.pairs, args.seed)
-            print(f"| {spec} | {task} | " + " | ".join(f"{psnr[n]:.2f}" for n in SWITCHED_OFF) + " |", flush=True)
+            psnr, offset = task_psnr(variants, task, args.split, args.pairs, args.seed)
+            cells = " | ".join(f"{psnr[n]:.2f} ({offset[n]:+.2f})" for n in SWITCHED_OFF)
+            print(f"| {spec} | {task} | {cells} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -58,8 +58,10 @@ def test_documented_command_runs_on_the_shipped_weights():
     rows = re.findall(r"^\| fusionnet_ivif \| (synthetic/\w+) \| (.+) \|$", out.stdout, re.M)
     assert [r[0] for r in rows] == list(head_ablation.TASKS)
     for _, cells in rows:
-        trained, *_, priors = (float(v) for v in cells.split(" | "))
-        assert abs(trained - priors) < 0.2
+        parsed = [re.fullmatch(r"(\d+\.\d\d) \(([+-]\d+\.\d\d)\)", v) for v in cells.split(" | ")]
+        assert len(parsed) == 4 and all(parsed), cells
+        (trained, trained_offset), *_, (priors, priors_offset) = ((float(m[1]), float(m[2])) for m in parsed)
+        assert abs(trained - priors) < 0.2 and abs(trained_offset - priors_offset) < 0.5
     bad = subprocess.run([sys.executable, *command.split()[1:], "--pairs", "0"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "--pairs must be at least 1" in bad.stderr

@@ -76,7 +76,8 @@ def _follow(scale: float, energy: Tensor) -> Tensor:
 
 def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prior: float = 20.0, radius: int = 7,
                      base_energy: str = "detail", band_radius: int = 21, coarse_radius: int = 0,
-                     in_range: bool = False, base_floor: float = 0.0, weight_radius: int = 0) -> Tensor:
+                     in_range: bool = False, base_floor: float = 0.0, weight_radius: int = 0,
+                     detail_radius: int | None = None, coarse_bright: float = 0.0) -> Tensor:
     """The untrained two-scale head: blends of base and detail layers chosen by activity priors alone.
 
     ``base_energy``: what the base prior compares. ``detail`` (the default head): detail activity on a
@@ -87,7 +88,10 @@ def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prio
     the same box (a three-band blend); ``in_range``: that blended base layer is clamped
     to the range of the two base layers at each pixel (``model.base_in_range``). ``weight_radius`` > 0: the base
     weights are averaged over a box of that radius before they blend the base layers (their fine band, with a
-    coarse band; ``model.base_weight_radius``).
+    coarse band; ``model.base_weight_radius``). Not model options, for the ad hoc probes: ``detail_radius`` measures
+    the detail blend's activity over a box of that radius instead of ``radius`` (the base prior's activity keeps
+    ``radius``); ``coarse_bright`` gives that share of the coarse band's weight to the source whose coarse mean is
+    the brighter one at each pixel.
     """
     la, da, ea = _layers(a, radius)
     lb, db, eb = _layers(b, radius)
@@ -96,13 +100,19 @@ def two_scale_priors(a: Tensor, b: Tensor, base_prior: float = 20.0, detail_prio
     energy = {"detail": lambda: box_mean(activity, 3 * radius), "band": lambda: band,
               "detail+band": lambda: box_mean(activity, 3 * radius) + band,
               "detail_geomean": lambda: box_mean(torch.log(activity + 1e-6), 3 * radius).exp() - 1e-6}[base_energy]()
-    wb, wd = _follow(base_prior, energy + base_floor), _follow(detail_prior, activity)
+    detail_activity = activity if detail_radius in (None, radius) else torch.cat(
+        [box_mean(d * d, detail_radius) for d in (da, db)], 1)
+    wb, wd = _follow(base_prior, energy + base_floor), _follow(detail_prior, detail_activity)
     wl = clipped_box_mean(wb, weight_radius) if weight_radius > 0 else wb
     layer = wl[:, :1] * la + wl[:, 1:] * lb
     if coarse_radius > 0:
-        smooth = clipped_box_mean(wb, coarse_radius) - wl
-        layer = (layer + smooth[:, :1] * clipped_box_mean(la, coarse_radius)
-                 + smooth[:, 1:] * clipped_box_mean(lb, coarse_radius))
+        ca, cb = clipped_box_mean(la, coarse_radius), clipped_box_mean(lb, coarse_radius)
+        wc = clipped_box_mean(wb, coarse_radius)
+        if coarse_bright:
+            brighter = (ca >= cb).float()
+            wc = (1 - coarse_bright) * wc + coarse_bright * torch.cat((brighter, 1 - brighter), 1)
+        smooth = wc - wl
+        layer = layer + smooth[:, :1] * ca + smooth[:, 1:] * cb
         if in_range:
             layer = layer.clamp(torch.minimum(la, lb), torch.maximum(la, lb))
     fused = layer + wd[:, :1] * da + wd[:, 1:] * db

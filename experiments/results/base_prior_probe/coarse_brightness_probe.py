@@ -18,32 +18,16 @@ in the coarse band*) reads the result.
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from base_prior_probe import _follow, _layers, box_mean, run_ad_hoc
+from base_prior_probe import run_ad_hoc, two_scale_priors
 
-from fusionlab.baselines._filters import box_mean as clipped_box_mean
-
-COARSE, RADIUS, WEIGHT_RADIUS, PRIOR = 128, 7, 7, 20.0
 SHARES = (0.1, 0.2, 0.3, 0.4, 0.5)
 
 
 def coarse_brightness(share: float):
     """The default two-band head with ``share`` of the coarse band following the brighter source."""
-    def fuse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        la, da, ea = _layers(a, RADIUS)
-        lb, db, eb = _layers(b, RADIUS)
-        activity = torch.cat((ea, eb), 1)
-        wb, wd = _follow(PRIOR, box_mean(activity, 3 * RADIUS)), _follow(PRIOR, activity)
-        wl = clipped_box_mean(wb, WEIGHT_RADIUS)
-        ca, cb = clipped_box_mean(la, COARSE), clipped_box_mean(lb, COARSE)
-        brighter = (ca >= cb).float()
-        wc = (1 - share) * clipped_box_mean(wb, COARSE) + share * torch.cat((brighter, 1 - brighter), 1)
-        layer = wl[:, :1] * la + wl[:, 1:] * lb + (wc - wl)[:, :1] * ca + (wc - wl)[:, 1:] * cb
-        layer = layer.clamp(torch.minimum(la, lb), torch.maximum(la, lb))
-        return (layer + wd[:, :1] * da + wd[:, 1:] * db).clamp(1e-3, 1 - 1e-3)
-    return fuse
+    return lambda a, b: two_scale_priors(a, b, coarse_radius=128, in_range=True, weight_radius=7,
+                                         coarse_bright=share)
 
 
 if __name__ == "__main__":

@@ -12,35 +12,17 @@ activity) unchanged. docs/quality.md (*Where it still falls short*) reads the re
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from base_prior_probe import _follow, _layers, box_mean, run_ad_hoc
+from base_prior_probe import run_ad_hoc, two_scale_priors
 
-from fusionlab.baselines._filters import box_mean as clipped_box_mean
-
-COARSE, RADIUS, WEIGHT_RADIUS, PRIOR = 128, 7, 7, 20.0
 WINDOWS = (2, 3, 4, 5, 10)
 
 
 def detail_window(window: int):
     """The default two-band head with the detail blend's activity measured over a box of radius ``window``."""
-    def fuse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        la, da, ea = _layers(a, RADIUS)
-        lb, db, eb = _layers(b, RADIUS)
-        activity = torch.cat((ea, eb), 1)
-        wb = _follow(PRIOR, box_mean(activity, 3 * RADIUS))
-        detail_activity = torch.cat((box_mean(da * da, window), box_mean(db * db, window)), 1)
-        wd = _follow(PRIOR, detail_activity)
-        wl = clipped_box_mean(wb, WEIGHT_RADIUS)
-        smooth = clipped_box_mean(wb, COARSE) - wl
-        layer = (wl[:, :1] * la + wl[:, 1:] * lb + smooth[:, :1] * clipped_box_mean(la, COARSE)
-                 + smooth[:, 1:] * clipped_box_mean(lb, COARSE))
-        layer = layer.clamp(torch.minimum(la, lb), torch.maximum(la, lb))
-        return (layer + wd[:, :1] * da + wd[:, 1:] * db).clamp(1e-3, 1 - 1e-3)
-    return fuse
+    return lambda a, b: two_scale_priors(a, b, coarse_radius=128, in_range=True, weight_radius=7,
+                                         detail_radius=window)
 
 
 if __name__ == "__main__":
-    run_ad_hoc({"default": detail_window(RADIUS), **{f"detail_r{w}": detail_window(w) for w in WINDOWS}},
-               sys.argv[1:])
+    run_ad_hoc({"default": detail_window(7), **{f"detail_r{w}": detail_window(w) for w in WINDOWS}}, sys.argv[1:])

@@ -122,3 +122,36 @@ def test_resampling_table_averages_the_model_over_seeds_and_skips_missing_rules(
             _img_row("model", "msrs", "a", [0.0, 0.0], seed=1), _img_row("model", "msrs", "a", [3.0, 3.0], seed=2)]
     lines = bench.resampling_table(rows, {"msrs": {"average": 2, "gff": 2}}, metrics=("EN", "SD"), resamples=10)
     assert lines[2:] == ["| msrs | ≥ 2/2 vs average | 2 | 1.00 | 2 | 2 |"]  # seed mean 1.5 > 1.0; no gff rows
+
+
+def test_resampling_table_reads_every_target_together(bench):
+    """Two datasets, each won by the model on some images only: each target holds in some resamples, and all of
+    them together only when both hold in the same resample (drawn independently per dataset)."""
+    rows = []
+    for dataset in ("lytro", "mef"):
+        for k in range(6):
+            img = f"i{k}"
+            rows.append(_img_row("gff", dataset, img, [1.0, 1.0]))
+            sd = -9.0 if k == 0 else 1.1  # SD lost on the full set, won when i0 is not drawn: P = (5/6)^6
+            rows.append(_img_row("model", dataset, img, [2.0, sd], seed=1))
+
+    def table(goals):
+        lines = bench.resampling_table(rows, goals, metrics=("EN", "SD"), resamples=4000, rng_seed=3)
+        return [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+
+    lytro, mef, joint = table({"lytro": {"gff": 2}, "mef": {"gff": 1}})
+    assert mef[3] == "1.00"  # EN alone meets mef's target in every resample
+    assert joint[:3] == ["all datasets", "all 2 targets together", "1 of 2 met"]
+    assert float(joint[3]) == float(lytro[3]) and abs(float(joint[3]) - (5 / 6) ** 6) < 0.03
+    assert joint[4:] == ["1", "1"]
+
+    lytro, mef, joint = table({"lytro": {"gff": 2}, "mef": {"gff": 2}})
+    assert joint[2] == "0 of 2 met"
+    # both fragile, independently drawn: together about (5/6)^12, below either alone
+    assert abs(float(joint[3]) - (5 / 6) ** 12) < 0.03 and float(joint[3]) < min(float(lytro[3]), float(mef[3]))
+
+
+def test_resampling_table_has_no_joint_row_for_one_target(bench):
+    rows = [_img_row("average", "msrs", "a", [1.0, 1.0]), _img_row("model", "msrs", "a", [2.0, 2.0], seed=1)]
+    lines = bench.resampling_table(rows, {"msrs": {"average": 2}}, metrics=("EN", "SD"), resamples=10)
+    assert len(lines) == 3

@@ -386,3 +386,34 @@ def test_tiles_match_the_whole_image_when_the_base_weights_reach_furthest():
         full = net(a, b)
     tiled = fuse_luminance(net, a, b, tile_size=48, tile_overlap=8, multiple=net.size_multiple)
     assert float((tiled - full.clamp(0, 1)).abs().max()) < 1e-4
+
+
+@pytest.mark.parametrize("head", ["correction", "two_scale"])
+def test_correction_radius_removes_the_corrections_local_mean(head):
+    """A correction that shifts brightness everywhere (a constant logit) is removed exactly; one that varies within
+    the box survives with its local mean taken out."""
+    torch.manual_seed(0)
+    a, b = torch.rand(1, 1, 24, 24) * 0.8 + 0.1, torch.rand(1, 1, 24, 24) * 0.8 + 0.1
+
+    def out(bias: float, radius: int | None) -> torch.Tensor:
+        net = FusionNet(DenseCNN(width=4, layers=1), head=head, correction_radius=radius).eval()
+        with torch.no_grad():
+            net.decoder.head[-1].weight.zero_()
+            net.decoder.head[-1].bias.zero_()
+            net.decoder.head[-1].bias[-1] = bias
+            return net(a, b)
+
+    plain = out(0.0, None)
+    assert (out(-0.5, None) < plain - 1e-3).all()  # unbounded: a global darkening
+    assert torch.allclose(out(-0.5, 4), plain, atol=1e-6)  # the darkening is the correction's local mean: gone
+    net = FusionNet(DenseCNN(width=4, layers=1), head=head, correction_radius=4).eval()
+    with torch.no_grad():
+        net.decoder.head[-1].weight.normal_(std=5.0)
+        shifted = torch.logit(net(a, b)) - torch.logit(plain.clamp(1e-3, 1 - 1e-3))
+    assert shifted.abs().max() > 0.1  # a varying correction still acts
+    assert net.context_radius >= 4  # tiled fusion keeps the box's reach
+
+
+def test_correction_radius_must_be_a_box_radius():
+    with pytest.raises(ConfigError, match="model.correction_radius"):
+        FusionNet(DenseCNN(width=4, layers=1), correction_radius=0)

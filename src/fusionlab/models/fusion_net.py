@@ -130,6 +130,9 @@ class Decoder(nn.Module):
     learn "follow the brighter source" (the infrared targets are brighter), which wins PET-MRI and loses focus
     pairs (docs/quality.md); this switch measures what training does without that cue.
     ``max_correction`` bounds the logit correction (``c·tanh(h/c)``; null = unbounded).
+    ``correction_radius`` removes the correction's local mean over a box of that radius (null = off), so the
+    correction can add local contrast but cannot move brightness over wider regions: that is the blends' job,
+    and a correction trained on one task learned a global darkening that cost the others (docs/quality.md).
     """
 
     HEADS = {"correction": 1, "weights": 3, "two_scale": 5}  # head -> output channels (blend logits + correction)
@@ -139,7 +142,8 @@ class Decoder(nn.Module):
                  base_prior: float = 0.0, base_prior_radius: int | None = None,
                  exposure_gate: bool = False, learn_base_blend: bool = True,
                  base_coarse_radius: int | None = None, base_in_range: bool = False,
-                 base_prior_floor: float = 0.0, base_weight_radius: int | None = None) -> None:
+                 base_prior_floor: float = 0.0, base_weight_radius: int | None = None,
+                 correction_radius: int | None = None) -> None:
         super().__init__()
         if head not in self.HEADS:
             raise ConfigError(f"model.head must be one of {tuple(self.HEADS)}, got {head!r}")
@@ -172,6 +176,10 @@ class Decoder(nn.Module):
                               f"got {base_weight_radius}")
         # a no-op with another head (studies that switch the default recipe's head inherit it harmlessly)
         self.base_weight_radius = None if base_weight_radius is None else int(base_weight_radius)
+        if correction_radius is not None and int(correction_radius) < 1:
+            raise ConfigError(f"model.correction_radius must be null (off) or a box radius >= 1, "
+                              f"got {correction_radius}")
+        self.correction_radius = None if correction_radius is None else int(correction_radius)
         self.exposure_gate, self.learn_base_blend = bool(exposure_gate), bool(learn_base_blend)
         self.head_mode, self.max_correction, self.base_radius = head, max_correction, int(base_radius)
         self.base_prior_radius = 3 * self.base_radius if base_prior_radius is None else int(base_prior_radius)
@@ -246,6 +254,8 @@ class Decoder(nn.Module):
                     layer = torch.minimum(torch.maximum(layer, torch.minimum(la, lb)), torch.maximum(la, lb))
             base = layer + wd[:, :1] * da + wd[:, 1:2] * db
         correction = h[:, -1:]
+        if self.correction_radius is not None:
+            correction = correction - clipped_box_mean(correction, self.correction_radius)
         if self.max_correction is not None:
             correction = self.max_correction * torch.tanh(correction / self.max_correction)
         base = base.float().clamp(1e-3, 1 - 1e-3)
@@ -261,7 +271,7 @@ class FusionNet(nn.Module):
                  base_prior_radius: int | None = None, exposure_gate: bool = False,
                  learn_base_blend: bool = True, base_coarse_radius: int | None = None,
                  base_in_range: bool = False, base_prior_floor: float = 0.0,
-                 base_weight_radius: int | None = None) -> None:
+                 base_weight_radius: int | None = None, correction_radius: int | None = None) -> None:
         """``swap_sources``: in training, swap ``a`` and ``b`` of a random half of the batch (features are
         returned in the caller's order). The pixel objectives are symmetric in the two sources, so this is a free
         augmentation that stops the fuser from learning slot-specific rules ("a is the infrared image: follow it
@@ -282,7 +292,7 @@ class FusionNet(nn.Module):
         self.decoder = Decoder(list(backbone.out_channels), list(backbone.reductions), head, max_correction,
                                base_radius, detail_prior, base_prior, base_prior_radius, exposure_gate,
                                learn_base_blend, base_coarse_radius, base_in_range, base_prior_floor,
-                               base_weight_radius)
+                               base_weight_radius, correction_radius)
         self.channels_last = channels_last
         if channels_last:  # NHWC weights too: oneDNN then runs without layout conversions (~2x on CPU in bf16)
             self.to(memory_format=torch.channels_last)
@@ -299,12 +309,13 @@ class FusionNet(nn.Module):
         image: the coarse band reaches farther than the default 64-pixel margin (measured: up to 1.3 grey levels
         at a tile seam of a 1200×802 exposure pair)."""
         d = self.decoder
+        correction = d.correction_radius or 0  # the box the correction's local mean is taken over
         if d.head_mode != "two_scale":
-            return 0
+            return correction
         reach = 2 * d.base_radius + (d.base_prior_radius if hasattr(d, "base_prior") else 0)
         # the boxes over the weights, which already reach this far: the coarse band's, or the fine band's if wider
         reach += max(d.base_coarse_radius or 0, d.base_weight_radius or 0)
-        return reach
+        return max(reach, correction)
 
     def reconstruction_parameters(self) -> list[nn.Parameter]:
         """phi of bilevel training: everything that maps one source to features and back."""

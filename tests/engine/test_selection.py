@@ -117,3 +117,96 @@ def test_a_run_logs_and_can_select_on_ground_truth_psnr(compose, tmp_path):
     best = 0 if psnr[0] >= psnr[1] else 1
     assert f"epoch00{best}" in out["ckpt_path"]
     assert "selected by best val/synthetic/ivif/PSNR_gt (max)" in (tmp_path / "r" / "results.md").read_text()
+
+
+class _RuinEveryEpoch(L.Callback):
+    """Noise added to the weights before every validation during fit: no trained epoch can match the start."""
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == "fit":
+            with torch.no_grad():
+                for p in pl_module.model.parameters():
+                    p.add_(torch.randn_like(p))
+
+
+def _quality_rows(run_dir):
+    with open(run_dir / "csv" / "metrics.csv") as fh:
+        return [(int(r["step"]), float(r["val/quality"])) for r in csv.DictReader(fh) if r.get("val/quality")]
+
+
+def test_the_initial_weights_are_kept_when_no_epoch_validates_better(compose, tmp_path, monkeypatch):
+    """callbacks.model_checkpoint.include_initial=true: the weights training starts from are validated at step 0 and
+    stay the evaluated checkpoint when every epoch scores lower (README, *Model selection*)."""
+    original = run_module.build_trainer
+
+    def with_saboteur(cfg):
+        trainer = original(cfg)
+        trainer.callbacks.append(_RuinEveryEpoch())
+        return trainer
+
+    monkeypatch.setattr(run_module, "build_trainer", with_saboteur)
+    run_dir = tmp_path / "r"
+    out = run_training(compose(*FAST, "callbacks.model_checkpoint.include_initial=true", output_dir=run_dir))
+    quality = _quality_rows(run_dir)
+    assert [s for s, _ in quality][0] == 0 and len(quality) == 3  # step 0, then one per epoch
+    assert quality[0][1] > max(q for _, q in quality[1:])
+    assert out["ckpt_path"].endswith("initial.ckpt") and (run_dir / "checkpoints" / "initial.ckpt").is_file()
+    md = (run_dir / "results.md").read_text()
+    assert f"initial.ckpt, selected by best val/quality (max) = {quality[0][1]:.4f}" in md
+    assert [r for r in out["rows"] if r["method"] not in ("average", "gff", "mertens")]  # the kept weights evaluate
+
+
+def test_an_epoch_that_validates_better_replaces_the_initial_weights(compose, tmp_path):
+    """Without sabotage an epoch that beats the start is kept, and the initial checkpoint is removed like any
+    checkpoint that drops out of the top k; training draws the same samples as without the option."""
+    run_training(compose(*FAST, output_dir=tmp_path / "plain"))
+    run_dir = tmp_path / "r"
+    out = run_training(compose(*FAST, "callbacks.model_checkpoint.include_initial=true", output_dir=run_dir))
+    quality = _quality_rows(run_dir)
+    best = max(range(len(quality)), key=lambda i: quality[i][1])
+    if best == 0:  # the start validated best after all: it is the one kept
+        assert out["ckpt_path"].endswith("initial.ckpt")
+    else:
+        assert f"epoch00{best - 1}" in out["ckpt_path"]
+        assert not (run_dir / "checkpoints" / "initial.ckpt").exists()
+    # the initial validation runs under a forked RNG: the trained weights are those of a run without it
+    a = torch.load(tmp_path / "plain" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_loss_kernel_first_built_in_inference_mode_still_trains():
+    """Validation can run before the first training step (include_initial): a filter kernel cached while scoring
+    val/loss under inference mode must not be an inference tensor that training cannot save for backward."""
+    from fusionlab.losses import ops
+
+    ops._sobel_kernels.cache_clear()
+    ops._gaussian_window.cache_clear()
+    x = torch.rand(1, 1, 16, 16)
+    with torch.inference_mode():
+        ops.sobel_magnitude(x)
+        ops.ssim_map(x, x)
+    y = torch.rand(1, 1, 16, 16, requires_grad=True)
+    (ops.sobel_magnitude(y).mean() + ops.ssim_map(y, x).mean()).backward()
+    assert y.grad is not None and torch.isfinite(y.grad).all()
+
+
+def test_a_resumed_run_keeps_the_initial_candidate_without_validating_again(compose, tmp_path, monkeypatch):
+    """Resuming (ckpt_path=last) restores the callback's candidates from the checkpoint: the initial weights'
+    score survives the interruption and the start is not validated a second time (it no longer exists)."""
+    original = run_module.build_trainer
+
+    def with_saboteur(cfg):
+        trainer = original(cfg)
+        trainer.callbacks.append(_RuinEveryEpoch())
+        return trainer
+
+    monkeypatch.setattr(run_module, "build_trainer", with_saboteur)
+    run_dir = tmp_path / "r"
+    opt = "callbacks.model_checkpoint.include_initial=true"
+    run_training(compose(*FAST, opt, "test=false", "trainer.max_epochs=1", output_dir=run_dir))
+    first = _quality_rows(run_dir)
+    out = run_training(compose(*FAST, opt, "ckpt_path=last", output_dir=run_dir))
+    quality = _quality_rows(run_dir)
+    assert [s for s, _ in quality].count(0) == 1 and len(quality) == len(first) + 1  # one more epoch, no new step 0
+    assert out["ckpt_path"].endswith("initial.ckpt")

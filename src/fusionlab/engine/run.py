@@ -24,7 +24,12 @@ from fusionlab.engine.checkpoints import read_checkpoint
 from fusionlab.engine.evaluation import EvaluationModule
 from fusionlab.engine.module import FusionModule, count_parameters
 from fusionlab.engine.report import ResultsWriter, finish_loggers, read_rows, refuse_existing_results
-from fusionlab.engine.selection import check_selection_key, objective_value, select_checkpoint
+from fusionlab.engine.selection import (
+    check_selection_key,
+    objective_value,
+    select_checkpoint,
+    validate_initial,
+)
 from fusionlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -146,6 +151,8 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     try:
         log_config(trainer, cfg, module.model)
         if cfg.get("train", True):
+            if not ckpt_path:  # a resumed run's callback state already holds the initial score
+                validate_initial(trainer, module, datamodule, out_dir)
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
             _save_final_checkpoint(trainer, out_dir)
         name = cfg.get("optimized_metric")

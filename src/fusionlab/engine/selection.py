@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from fusionlab.errors import ConfigError
@@ -37,7 +39,25 @@ class QualityCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` that waits quietly while its monitor is not yet logged (short runs, mid-epoch stops).
 
     Lightning warns each time the monitored key is missing; before the first validation that is expected.
+    ``include_initial``: the weights training starts from are a candidate too (:func:`validate_initial` scores
+    them before the first step). A model that starts from strong priors or pretrained weights can come out of
+    training worse on validation than it went in; selection then keeps what it started from instead of the least
+    bad epoch.
     """
+
+    def __init__(self, *args: Any, include_initial: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.include_initial = bool(include_initial)
+
+    def register_initial(self, path: str, score: float) -> None:
+        """Enter the initial weights (saved at ``path``, scoring ``score``) as the best so far: an epoch replaces
+        them only if it validates better, and then their file is removed like any checkpoint that drops out."""
+        if self.save_top_k == 0:
+            return
+        value = torch.tensor(float(score))
+        self.best_k_models = {path: value}
+        self.kth_best_model_path, self.kth_value = path, value
+        self.best_model_path, self.best_model_score = path, value
 
     def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
         if self.monitor is not None and self.monitor not in monitor_candidates:
@@ -56,6 +76,39 @@ class Selection:
     def note(self) -> str:
         value = f" = {self.score:.4f}" if self.score is not None else ""
         return f"Checkpoint evaluated: {self.path or '(weights in memory)'}, selected by {self.criterion}{value}."
+
+
+INITIAL_CHECKPOINT = "initial.ckpt"
+
+
+def validate_initial(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule,
+                     out_dir: Path) -> float | None:
+    """Score the weights training starts from on validation and enter them as a candidate of every
+    ``QualityCheckpoint`` with ``include_initial`` (``checkpoints/initial.ckpt``). Returns the score, or None when no
+    callback asks for it or the monitor was not logged. The validation pass runs under a forked RNG, so training
+    draws what it would draw without it."""
+    callbacks = [cb for cb in trainer.checkpoint_callbacks
+                 if isinstance(cb, QualityCheckpoint) and cb.include_initial and cb.monitor]
+    if not callbacks:
+        return None
+    with torch.random.fork_rng(devices=[]):
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+    scores = {cb.monitor: trainer.callback_metrics.get(cb.monitor) for cb in callbacks}
+    path = str((out_dir / "checkpoints" / INITIAL_CHECKPOINT).absolute())
+    saved = False
+    for cb in callbacks:
+        score = scores[cb.monitor]
+        if score is None:
+            log.warning("include_initial: %s was not logged by the initial validation; the initial weights are not a "
+                        "candidate", cb.monitor)
+            continue
+        if not saved:
+            trainer.save_checkpoint(path)
+            saved = True
+        cb.register_initial(path, float(score))
+        log.info("initial weights: %s = %.4f (a candidate for selection: %s)", cb.monitor, float(score), path)
+    first = scores[callbacks[0].monitor]
+    return float(first) if first is not None else None
 
 
 def select_checkpoint(trainer: L.Trainer, out_dir: Path) -> Selection:

@@ -8,7 +8,6 @@ distance with them. Unlike a fixed max/mean target this adapts per image and nee
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -18,13 +17,13 @@ from torch import Tensor
 from fusionlab.errors import ConfigError
 from fusionlab.losses.base import LossTerm
 from fusionlab.losses.features import get_features, has_features
-from fusionlab.losses.ops import ssim_map
+from fusionlab.losses.ops import cached_constant, ssim_map
 
 SOURCES = ("auto", "features", "image")
 DISTANCES = ("mse", "l1")
 
 
-@functools.cache
+@cached_constant
 def _laplacian(device: str, dtype: torch.dtype) -> Tensor:
     # GIFNet's kernel: surround 1/8, centre -1 (zero response on flat regions)
     k = torch.full((3, 3), 1.0 / 8)

@@ -9,7 +9,22 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-@functools.cache
+def cached_constant(fn):
+    """``functools.cache`` for constant tensors (filter kernels) that are built outside inference mode, whatever
+    mode the first caller is in: a kernel first built during validation (``torch.inference_mode``) would be an
+    inference tensor, which a later training step cannot save for backward."""
+    cached = functools.cache(fn)
+
+    @functools.wraps(fn)
+    def build(*args):
+        with torch.inference_mode(False):
+            return cached(*args)
+
+    build.cache_clear = cached.cache_clear
+    return build
+
+
+@cached_constant
 def _sobel_kernels(device: str, dtype: torch.dtype) -> Tensor:
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
     return torch.stack((kx, kx.t()))[:, None].to(device=device, dtype=dtype)
@@ -22,7 +37,7 @@ def sobel_magnitude(x: Tensor) -> Tensor:
     return g.abs().sum(1, keepdim=True)
 
 
-@functools.cache
+@cached_constant
 def _gaussian_window(size: int, sigma: float, device: str, dtype: torch.dtype) -> Tensor:
     coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import shutil
 
+import lightning as L
 import pytest
 import torch
 
@@ -124,3 +125,39 @@ def test_process_group_cleanup_is_on_every_trainer_and_destroys_the_group(compos
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+class _RuinEveryFitValidation(L.Callback):
+    """Noise added to the weights before every validation during fit (module level: spawned workers unpickle it)."""
+
+    def on_validation_start(self, trainer, pl_module):
+        if trainer.state.fn == "fit":
+            with torch.no_grad():
+                for p in pl_module.model.parameters():
+                    p.add_(torch.randn_like(p))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_include_initial_under_ddp_spawn_keeps_the_start_when_training_ruins_it(compose, tmp_path, monkeypatch):
+    """The initial validation runs on both ranks and its score reaches the spawned workers' checkpoint callback:
+    an epoch that validates worse does not replace the initial weights, and results.md names them."""
+    from fusionlab.engine import run as run_module
+
+    original = run_module.build_trainer
+
+    def with_saboteur(cfg):
+        trainer = original(cfg)
+        trainer.callbacks.append(_RuinEveryFitValidation())
+        return trainer
+
+    monkeypatch.setattr(run_module, "build_trainer", with_saboteur)
+    cfg = compose(*BASE, "trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2",
+                  "callbacks.model_checkpoint.include_initial=true", output_dir=tmp_path / "two")
+    out = _retry_worker_abort(lambda: run_training(cfg), tmp_path / "two")
+    with open(tmp_path / "two" / "csv" / "metrics.csv") as fh:
+        quality = [(int(r["step"]), float(r["val/quality"])) for r in csv.DictReader(fh) if r.get("val/quality")]
+    assert quality[0][0] == 0 and quality[0][1] > max(q for _, q in quality[1:])
+    assert out["ckpt_path"].endswith("initial.ckpt")
+    assert f"initial.ckpt, selected by best val/quality (max) = {quality[0][1]:.4f}" in (
+        tmp_path / "two" / "results.md").read_text()

@@ -167,3 +167,22 @@ def compose(tmp_path):
         return _compose(list(overrides), output_dir=output_dir or tmp_path / "run")
 
     return _do
+
+
+@pytest.fixture
+def with_trainer_callback(monkeypatch):
+    """``with_trainer_callback(cb)``: every trainer ``run_training`` builds gets ``cb`` too (e.g. one that spoils
+    the weights before a validation, to test what selection keeps)."""
+    from fusionlab.engine import run as run_module
+
+    original = run_module.build_trainer
+
+    def add(callback) -> None:
+        def build(cfg):
+            trainer = original(cfg)
+            trainer.callbacks.append(callback)
+            return trainer
+
+        monkeypatch.setattr(run_module, "build_trainer", build)
+
+    return add

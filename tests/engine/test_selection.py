@@ -7,7 +7,6 @@ import csv
 import lightning as L
 import torch
 
-from fusionlab.engine import run as run_module
 from fusionlab.engine.run import run_training
 from fusionlab.engine.validation import HEADLINE_METRICS
 
@@ -15,25 +14,22 @@ FAST = ("+debug=fast", "data.mode=synthetic", "logger=csv", "eval.metrics=[EN,Qa
         "trainer.max_epochs=2", "data.samples_per_epoch=8")
 
 
-class _RuinSecondEpoch(L.Callback):
-    """Replace the weights with noise before the second validation: that checkpoint is clearly worse."""
+class _RuinWeights(L.Callback):
+    """Add noise to the weights before a validation during fit (``epoch``: only that epoch's; None: every one), so
+    that checkpoint is clearly worse than the ones before it."""
+
+    def __init__(self, epoch: int | None = None) -> None:
+        self.epoch = epoch
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch == 1:
+        if trainer.state.fn == "fit" and self.epoch in (None, trainer.current_epoch):
             with torch.no_grad():
                 for p in pl_module.model.parameters():
                     p.add_(torch.randn_like(p))
 
 
-def test_validation_quality_picks_the_better_of_two_checkpoints(compose, tmp_path, monkeypatch):
-    original = run_module.build_trainer
-
-    def with_saboteur(cfg):
-        trainer = original(cfg)
-        trainer.callbacks.append(_RuinSecondEpoch())
-        return trainer
-
-    monkeypatch.setattr(run_module, "build_trainer", with_saboteur)
+def test_validation_quality_picks_the_better_of_two_checkpoints(compose, tmp_path, with_trainer_callback):
+    with_trainer_callback(_RuinWeights(epoch=1))
     out = run_training(compose(*FAST, output_dir=tmp_path / "r"))
     with open(tmp_path / "r" / "csv" / "metrics.csv") as fh:
         quality = [float(r["val/quality"]) for r in csv.DictReader(fh) if r.get("val/quality")]
@@ -119,32 +115,15 @@ def test_a_run_logs_and_can_select_on_ground_truth_psnr(compose, tmp_path):
     assert "selected by best val/synthetic/ivif/PSNR_gt (max)" in (tmp_path / "r" / "results.md").read_text()
 
 
-class _RuinEveryEpoch(L.Callback):
-    """Noise added to the weights before every validation during fit: no trained epoch can match the start."""
-
-    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.state.fn == "fit":
-            with torch.no_grad():
-                for p in pl_module.model.parameters():
-                    p.add_(torch.randn_like(p))
-
-
 def _quality_rows(run_dir):
     with open(run_dir / "csv" / "metrics.csv") as fh:
         return [(int(r["step"]), float(r["val/quality"])) for r in csv.DictReader(fh) if r.get("val/quality")]
 
 
-def test_the_initial_weights_are_kept_when_no_epoch_validates_better(compose, tmp_path, monkeypatch):
+def test_the_initial_weights_are_kept_when_no_epoch_validates_better(compose, tmp_path, with_trainer_callback):
     """callbacks.model_checkpoint.include_initial=true: the weights training starts from are validated at step 0 and
     stay the evaluated checkpoint when every epoch scores lower (README, *Model selection*)."""
-    original = run_module.build_trainer
-
-    def with_saboteur(cfg):
-        trainer = original(cfg)
-        trainer.callbacks.append(_RuinEveryEpoch())
-        return trainer
-
-    monkeypatch.setattr(run_module, "build_trainer", with_saboteur)
+    with_trainer_callback(_RuinWeights())  # no trained epoch can match the start
     run_dir = tmp_path / "r"
     out = run_training(compose(*FAST, "callbacks.model_checkpoint.include_initial=true", output_dir=run_dir))
     quality = _quality_rows(run_dir)
@@ -191,17 +170,11 @@ def test_a_loss_kernel_first_built_in_inference_mode_still_trains():
     assert y.grad is not None and torch.isfinite(y.grad).all()
 
 
-def test_a_resumed_run_keeps_the_initial_candidate_without_validating_again(compose, tmp_path, monkeypatch):
+def test_a_resumed_run_keeps_the_initial_candidate_without_validating_again(compose, tmp_path,
+                                                                           with_trainer_callback):
     """Resuming (ckpt_path=last) restores the callback's candidates from the checkpoint: the initial weights'
     score survives the interruption and the start is not validated a second time (it no longer exists)."""
-    original = run_module.build_trainer
-
-    def with_saboteur(cfg):
-        trainer = original(cfg)
-        trainer.callbacks.append(_RuinEveryEpoch())
-        return trainer
-
-    monkeypatch.setattr(run_module, "build_trainer", with_saboteur)
+    with_trainer_callback(_RuinWeights())  # no trained epoch can match the start
     run_dir = tmp_path / "r"
     opt = "callbacks.model_checkpoint.include_initial=true"
     run_training(compose(*FAST, opt, "test=false", "trainer.max_epochs=1", output_dir=run_dir))

@@ -139,19 +139,11 @@ class _RuinEveryFitValidation(L.Callback):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_include_initial_under_ddp_spawn_keeps_the_start_when_training_ruins_it(compose, tmp_path, monkeypatch):
+def test_include_initial_under_ddp_spawn_keeps_the_start_when_training_ruins_it(compose, tmp_path,
+                                                                              with_trainer_callback):
     """The initial validation runs on both ranks and its score reaches the spawned workers' checkpoint callback:
     an epoch that validates worse does not replace the initial weights, and results.md names them."""
-    from fusionlab.engine import run as run_module
-
-    original = run_module.build_trainer
-
-    def with_saboteur(cfg):
-        trainer = original(cfg)
-        trainer.callbacks.append(_RuinEveryFitValidation())
-        return trainer
-
-    monkeypatch.setattr(run_module, "build_trainer", with_saboteur)
+    with_trainer_callback(_RuinEveryFitValidation())
     cfg = compose(*BASE, "trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2",
                   "callbacks.model_checkpoint.include_initial=true", output_dir=tmp_path / "two")
     out = _retry_worker_abort(lambda: run_training(cfg), tmp_path / "two")

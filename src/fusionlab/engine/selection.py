@@ -82,33 +82,29 @@ INITIAL_CHECKPOINT = "initial.ckpt"
 
 
 def validate_initial(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule,
-                     out_dir: Path) -> float | None:
+                     out_dir: Path) -> None:
     """Score the weights training starts from on validation and enter them as a candidate of every
-    ``QualityCheckpoint`` with ``include_initial`` (``checkpoints/initial.ckpt``). Returns the score, or None when no
-    callback asks for it or the monitor was not logged. The validation pass runs under a forked RNG, so training
-    draws what it would draw without it."""
+    ``QualityCheckpoint`` with ``include_initial`` (saved as ``checkpoints/initial.ckpt``). The validation pass runs
+    under a forked RNG, so training draws what it would draw without it."""
     callbacks = [cb for cb in trainer.checkpoint_callbacks
                  if isinstance(cb, QualityCheckpoint) and cb.include_initial and cb.monitor]
     if not callbacks:
-        return None
+        return
     with torch.random.fork_rng(devices=[]):
         trainer.validate(module, datamodule=datamodule, verbose=False)
-    scores = {cb.monitor: trainer.callback_metrics.get(cb.monitor) for cb in callbacks}
-    path = str((out_dir / "checkpoints" / INITIAL_CHECKPOINT).absolute())
-    saved = False
+    path = out_dir / "checkpoints" / INITIAL_CHECKPOINT
+    saved = False  # one decision on every rank: save_checkpoint is collective
     for cb in callbacks:
-        score = scores[cb.monitor]
+        score = trainer.callback_metrics.get(cb.monitor)
         if score is None:
             log.warning("include_initial: %s was not logged by the initial validation; the initial weights are not a "
                         "candidate", cb.monitor)
             continue
         if not saved:
-            trainer.save_checkpoint(path)
+            trainer.save_checkpoint(path)  # overwrites a stale file of an earlier run in the same folder
             saved = True
-        cb.register_initial(path, float(score))
+        cb.register_initial(str(path.absolute()), float(score))
         log.info("initial weights: %s = %.4f (a candidate for selection: %s)", cb.monitor, float(score), path)
-    first = scores[callbacks[0].monitor]
-    return float(first) if first is not None else None
 
 
 def select_checkpoint(trainer: L.Trainer, out_dir: Path) -> Selection:

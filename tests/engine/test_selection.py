@@ -183,3 +183,18 @@ def test_a_resumed_run_keeps_the_initial_candidate_without_validating_again(comp
     quality = _quality_rows(run_dir)
     assert [s for s, _ in quality].count(0) == 1 and len(quality) == len(first) + 1  # one more epoch, no new step 0
     assert out["ckpt_path"].endswith("initial.ckpt")
+
+
+def test_include_initial_must_be_a_boolean(tmp_path):
+    """Through the real CLI: a value that is not true/false is refused by name before anything is written."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "fusionlab.train", "+experiment=ivif_zero_shot", *FAST,
+                           "callbacks.model_checkpoint.include_initial=maybe", f"hydra.run.dir={tmp_path / 'r'}"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode != 0
+    assert "callbacks.model_checkpoint.include_initial must be true or false, got 'maybe'" in proc.stderr + proc.stdout
+    assert not (tmp_path / "r" / "results.csv").exists()

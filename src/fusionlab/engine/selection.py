@@ -47,7 +47,10 @@ class QualityCheckpoint(ModelCheckpoint):
 
     def __init__(self, *args: Any, include_initial: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.include_initial = bool(include_initial)
+        if not isinstance(include_initial, bool):
+            raise ConfigError(f"callbacks.model_checkpoint.include_initial must be true or false, got "
+                              f"{include_initial!r}")
+        self.include_initial = include_initial
 
     def register_initial(self, path: str, score: float) -> None:
         """Enter the initial weights (saved at ``path``, scoring ``score``) as the best so far: an epoch replaces

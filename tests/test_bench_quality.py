@@ -155,3 +155,38 @@ def test_resampling_table_has_no_joint_row_for_one_target(bench):
     rows = [_img_row("average", "msrs", "a", [1.0, 1.0]), _img_row("model", "msrs", "a", [2.0, 2.0], seed=1)]
     lines = bench.resampling_table(rows, {"msrs": {"average": 2}}, metrics=("EN", "SD"), resamples=10)
     assert len(lines) == 3
+
+
+def test_margins_table_lists_the_near_ties_a_count_rests_on(bench):
+    """EN is won by 0.5% (a near-tie, listed), SD by 50% (not listed); the count is 2 of 2 against a target of 1,
+    so one won near-tie may flip: slack +1. The model is averaged over seeds before it is compared."""
+    rows = []
+    for k, (en, sd) in enumerate([(1.00, 1.0), (1.01, 2.0), (1.005, 1.5)]):
+        img = f"i{k}"
+        rows.append(_img_row("gff", "lytro", img, [1.0, 1.0]))
+        rows += [_img_row("model", "lytro", img, [en - 0.001, 1.5 * sd], seed=1),
+                 _img_row("model", "lytro", img, [en + 0.001, 1.5 * sd], seed=2)]
+    lines = bench.margins_table(rows, {"lytro": {"gff": 1}}, metrics=("EN", "SD"))
+    assert lines[0].startswith("| dataset | target | count here | slack | metric")
+    (row,) = lines[2:]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # EN: seed means 1.00 / 1.01 / 1.005 -> dataset mean 1.005; better than gff's 1.0 on 2 of 3 images
+    assert cells == ["lytro", "≥ 1/2 vs gff", "2", "+1", "EN", "1.005", "1.000", "+0.50%", "2 of 3"]
+
+
+def test_margins_table_reads_lower_is_better_metrics_and_lost_near_ties(bench):
+    """RMSE is lower-is-better: 0.995 against 1.0 is won (+0.50%); SD lost by 0.4% is listed as -0.40%."""
+    rows = [{"method": "average", "dataset": "msrs", "image": "a", "RMSE": "1.0", "SD": "10.0"},
+            {"method": "model", "dataset": "msrs", "image": "a", "RMSE": "0.995", "SD": "9.96", "seed": 1}]
+    lines = bench.margins_table(rows, {"msrs": {"average": 2}}, metrics=("RMSE", "SD"))
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    assert [c[4] for c in cells] == ["RMSE", "SD"]
+    assert cells[0][2:4] == ["1", "-1"]  # RMSE won, SD lost: 1 of 2 against a target of 2
+    assert (cells[0][7], cells[0][8]) == ("+0.50%", "1 of 1")
+    assert (cells[1][7], cells[1][8]) == ("-0.40%", "0 of 1")
+
+
+def test_margins_table_skips_targets_without_rows(bench):
+    rows = [_img_row("average", "msrs", "a", [1.0, 1.0]), _img_row("model", "msrs", "a", [1.001, 3.0], seed=1)]
+    lines = bench.margins_table(rows, {"msrs": {"gff": 2}, "lytro": {"gff": 4}}, metrics=("EN", "SD"))
+    assert len(lines) == 2  # header only: no gff rows, no lytro rows

@@ -190,3 +190,52 @@ def test_margins_table_skips_targets_without_rows(bench):
     rows = [_img_row("average", "msrs", "a", [1.0, 1.0]), _img_row("model", "msrs", "a", [1.001, 3.0], seed=1)]
     lines = bench.margins_table(rows, {"msrs": {"gff": 2}, "lytro": {"gff": 4}}, metrics=("EN", "SD"))
     assert len(lines) == 2  # header only: no gff rows, no lytro rows
+
+
+HEAD = ("EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM")
+
+
+def _write_run(folder: Path, rows: list[tuple[str, str, str, float]], extra: str = "") -> None:
+    """A finished run's results.csv: (method, dataset, image, value of every headline metric) per row."""
+    folder.mkdir(parents=True)
+    cols = ["method", "dataset", "task", "image", *HEAD] + (["PSNR_gt"] if extra else [])
+    lines = [",".join(cols)]
+    for method, dataset, image, v in rows:
+        lines.append(",".join([method, dataset, "ivif", image, *[str(v)] * len(HEAD)] + ([str(v * 10)] if extra else [])))
+    (folder / "results.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_from_runs_retabulates_finished_runs_without_training(bench, tmp_path, monkeypatch, capsys):
+    """Two finished seeds (the rules in the first, as the benchmark writes them): every table is rebuilt from the
+    folders, nothing is trained or evaluated, and the original report is left alone."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("--from-runs must not start a run")
+
+    monkeypatch.setattr(bench, "train_run", refuse)
+    monkeypatch.setattr(bench, "synthetic_run", refuse)
+    runs = tmp_path / "bench"
+    rules = [(rule, "msrs", img, 1.0) for rule in bench.RULES for img in ("a", "b")]
+    _write_run(runs / "seed1", rules + [("fusionnet-cnn", "msrs", "a", 2.0), ("fusionnet-cnn", "msrs", "b", 2.0)])
+    _write_run(runs / "seed2", [("fusionnet-cnn", "msrs", "a", 0.5), ("fusionnet-cnn", "msrs", "b", 0.5)])
+    _write_run(runs / "seed1_synthetic", [("average", "synthetic/ivif", "p0", 1.0), ("model", "synthetic/ivif", "p0", 1.2)],
+               extra="psnr")
+    (runs / "quality.md").write_text("the original report\n")
+    bench.main(["--from-runs", str(runs)])
+    out = capsys.readouterr().out
+    assert f"--from-runs {runs}` (seeds 1 2;" in out
+    # seed 1 wins all 8 metrics against every rule, seed 2 none: 4.0 ± 5.7 over the two seeds
+    assert "| model | msrs | 2 | 4.0 ± 5.7 | 4.0 ± 5.7 | 4.0 ± 5.7 | 4.0 ± 5.7 | 4.0 ± 5.7 | 4.0 ± 5.7 |" in out
+    assert "| synthetic/ivif | 1 |" in out  # seed 1's synthetic folder is read; seed 2 has none
+    assert (runs / "quality_from_runs.md").read_text() in out
+    assert (runs / "quality.md").read_text() == "the original report\n"
+
+
+def test_from_runs_refuses_a_folder_without_finished_runs_and_overrides(bench, tmp_path, capsys):
+    with pytest.raises(SystemExit, match="no such folder"):
+        bench.main(["--from-runs", str(tmp_path / "missing")])
+    (tmp_path / "seed1").mkdir()  # started, never finished: no results.csv
+    with pytest.raises(SystemExit, match=r"no finished run \(seed<N>/results.csv\)"):
+        bench.main(["--from-runs", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        bench.main(["--from-runs", str(tmp_path), "trainer.max_epochs=2"])
+    assert "cannot change them" in capsys.readouterr().err

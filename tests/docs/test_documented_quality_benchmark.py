@@ -21,6 +21,7 @@ from doc_helpers import REPO, command_env, load_script, mini_data
 BENCH = REPO / "benchmarks" / "bench_quality.py"
 DOCS = ("README.md", "docs/*.md", "experiments/README.md")
 MAIN = "python benchmarks/bench_quality.py --seeds 1 2 3 --data-dir ../shared/data"  # behind `make bench-quality`
+FROM_RUNS = "python benchmarks/bench_quality.py --from-runs outputs/bench_quality/<date_time>"  # re-tabulates MAIN's output
 SIZE = ["trainer.max_epochs=1", "data.samples_per_epoch=4", "data.batch_size=2", "data.patch_size=32",
         "++trainer.limit_val_batches=1", "++trainer.limit_test_batches=1"]
 REAL_DATASETS = ("msrs", "roadscene", "m3fd", "harvard/CT-MRI", "harvard/PET-MRI", "harvard/SPECT-MRI", "mef",
@@ -47,9 +48,11 @@ def bench():
 
 def test_the_readme_command_is_documented():
     assert MAIN in COMMANDS, f"the README no longer shows {MAIN!r}; documented: {COMMANDS}"
+    assert FROM_RUNS in COMMANDS, f"the README no longer shows {FROM_RUNS!r} (run below on MAIN's output)"
+    assert [c for c in COMMANDS if "--from-runs" in c] == [FROM_RUNS], "a --from-runs command no test runs"
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c != MAIN])
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in (MAIN, FROM_RUNS)])
 def test_documented_overrides_build_the_recipe(command, bench, tmp_path):
     """What else a documented command changes is its overrides: they compose and build, as the script checks
     before its first run (the run itself is the README command's, above, with these overrides on top)."""
@@ -80,6 +83,16 @@ def test_readme_command_runs_and_reports_every_table(data_dir, tmp_path):
     assert {s[1] for s in synthetic} == {"64"}  # the suite's 8 pairs per task and 56 more: a gap with ~0.4 dB se
     assert sorted(p.name for p in out.iterdir() if p.is_dir() and p.name.startswith("seed")) == [
         "seed1", "seed1_synthetic", "seed2", "seed2_synthetic", "seed3", "seed3_synthetic"]
+
+    # the documented re-tabulation of that output, as typed but for the folder: the same tables, no training
+    argv = FROM_RUNS.replace("outputs/bench_quality/<date_time>", str(out)).split()[1:]
+    proc = subprocess.run([sys.executable, *argv], cwd=REPO, env=command_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "$ " not in proc.stdout  # no run was started
+    again = (out / "quality_from_runs.md").read_text()
+    assert again.split("Headline metrics:", 1)[1] == report.split("Headline metrics:", 1)[1]
+    assert (out / "quality.md").read_text() == report  # the original report, with its wall times, is kept
 
 
 def test_a_misspelled_override_stops_the_benchmark_before_training(tmp_path):

@@ -173,6 +173,13 @@ def _per_image(rows: list[dict], metrics) -> dict[tuple[str, str], dict[str, lis
     return per_image
 
 
+def _image_means(per_method: dict[str, list[list[float]]], images: list[str]):
+    """``(images, metrics)`` array: each image's values averaged over seeds (a classical rule has one)."""
+    import numpy as np
+
+    return np.array([np.mean(per_method[i], axis=0) for i in images])
+
+
 def resampling_table(rows: list[dict], targets: dict[str, dict[str, int]] = TARGETS, metrics=HEADLINE,
                      resamples: int = 2000, rng_seed: int = 0) -> list[str]:
     """How often each target holds on other test images like these: a paired bootstrap over the images.
@@ -203,10 +210,10 @@ def resampling_table(rows: list[dict], targets: dict[str, dict[str, int]] = TARG
         if not images:
             continue
         idx = rng.integers(0, len(images), size=(resamples, len(images)))  # one draw per dataset, shared by its rules
-        m = np.array([np.mean(model[i], axis=0) for i in images]) * sign  # seed mean per image
+        m = _image_means(model, images) * sign
         for rule, ref in refs.items():
             goal = goals[rule]
-            r = np.array([np.mean(ref[i], axis=0) for i in images]) * sign
+            r = _image_means(ref, images) * sign
             here = int((m.mean(0) > r.mean(0)).sum())
             counts = (m[idx].mean(1) > r[idx].mean(1)).sum(1)
             met = counts >= goal
@@ -233,8 +240,6 @@ def margins_table(rows: list[dict], targets: dict[str, dict[str, int]] = TARGETS
     minus the target: how many of the won near-ties can flip before the target is missed. Generated, so that the
     README's account of the thin margins is not typed by hand.
     """
-    import numpy as np
-
     sign = _signs(metrics)
     per_image = _per_image(rows, metrics)
     lines = ["| dataset | target | count here | slack | metric | model | rule | margin | images won |",
@@ -246,8 +251,7 @@ def margins_table(rows: list[dict], targets: dict[str, dict[str, int]] = TARGETS
             images = sorted(set(model or {}) & set(ref or {}))
             if not images:
                 continue
-            m = np.array([np.mean(model[i], axis=0) for i in images])
-            r = np.array([np.mean(ref[i], axis=0) for i in images])
+            m, r = _image_means(model, images), _image_means(ref, images)
             won = (m.mean(0) - r.mean(0)) * sign > 0
             here = int(won.sum())
             for k, name in enumerate(metrics):
@@ -264,6 +268,12 @@ def margins_table(rows: list[dict], targets: dict[str, dict[str, int]] = TARGETS
 def read_rows(path: Path) -> list[dict]:
     with open(path) as fh:
         return list(csv.DictReader(fh))
+
+
+def run_rows(results: Path, rules: list[str], seed: int) -> list[dict]:
+    """A finished run's ``results.csv`` rows: the classical rules' as they are, the trained model's as ``model``
+    with its seed (the run names it after its backbone)."""
+    return [r if r["method"] in rules else {**r, "method": "model", "seed": seed} for r in read_rows(results)]
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
@@ -294,8 +304,8 @@ def finished_seeds(folder: Path) -> list[int]:
     if not folder.is_dir():
         raise SystemExit(f"error: --from-runs {folder}: no such folder (give an earlier benchmark's output folder, "
                          "e.g. outputs/bench_quality/<date_time>)")
-    seeds = sorted(int(d.name[4:]) for d in folder.iterdir()
-                   if d.is_dir() and d.name[4:].isdigit() and d.name.startswith("seed") and (d / "results.csv").is_file())
+    seeds = sorted(int(d.name.removeprefix("seed")) for d in folder.glob("seed*")
+                   if d.name.removeprefix("seed").isdigit() and (d / "results.csv").is_file())
     if not seeds:
         raise SystemExit(f"error: --from-runs {folder}: no finished run (seed<N>/results.csv) in it")
     return seeds
@@ -323,18 +333,13 @@ def main(argv: list[str] | None = None) -> None:
         run_dir = out / f"seed{seed}"
         if not rerun:
             times.append(train_run(run_dir, args.data_dir, seed, rules if i == 0 else [], overrides))
-        for r in read_rows(run_dir / "results.csv"):
-            if r["method"] in rules:
-                rows.append(r)
-            else:
-                rows.append({**r, "method": "model", "seed": seed})
+        rows += run_rows(run_dir / "results.csv", rules, seed)
         syn_dir = out / f"seed{seed}_synthetic"
         if synthetic and not rerun:
             times[-1] += synthetic_run(syn_dir, evaluated_checkpoint(run_dir), rules if i == 0 else [],
                                         args.synthetic_pairs)
         if synthetic and (syn_dir / "results.csv").is_file():
-            for r in read_rows(syn_dir / "results.csv"):
-                synthetic_rows.append(r if r["method"] in rules else {**r, "method": "model", "seed": seed})
+            synthetic_rows += run_rows(syn_dir / "results.csv", rules, seed)
     metrics = list(HEADLINE)
     if any(r.get("PSNR_gt") not in (None, "") for r in rows):
         metrics.append("PSNR_gt")

@@ -192,16 +192,13 @@ def test_margins_table_skips_targets_without_rows(bench):
     assert len(lines) == 2  # header only: no gff rows, no lytro rows
 
 
-HEAD = ("EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM")
-
-
-def _write_run(folder: Path, rows: list[tuple[str, str, str, float]], extra: str = "") -> None:
-    """A finished run's results.csv: (method, dataset, image, value of every headline metric) per row."""
+def _write_run(folder: Path, metrics, rows: list[tuple[str, str, str, float]], psnr: bool = False) -> None:
+    """A finished run's results.csv: (method, dataset, image, value of every metric) per row; ``psnr`` adds
+    PSNR_gt (10x the value), as the synthetic suite's runs write it."""
     folder.mkdir(parents=True)
-    cols = ["method", "dataset", "task", "image", *HEAD] + (["PSNR_gt"] if extra else [])
-    lines = [",".join(cols)]
+    lines = [",".join(["method", "dataset", "task", "image", *metrics] + (["PSNR_gt"] if psnr else []))]
     for method, dataset, image, v in rows:
-        lines.append(",".join([method, dataset, "ivif", image, *[str(v)] * len(HEAD)] + ([str(v * 10)] if extra else [])))
+        lines.append(",".join([method, dataset, "ivif", image, *[str(v)] * len(metrics)] + ([str(v * 10)] if psnr else [])))
     (folder / "results.csv").write_text("\n".join(lines) + "\n")
 
 
@@ -215,10 +212,11 @@ def test_from_runs_retabulates_finished_runs_without_training(bench, tmp_path, m
     monkeypatch.setattr(bench, "synthetic_run", refuse)
     runs = tmp_path / "bench"
     rules = [(rule, "msrs", img, 1.0) for rule in bench.RULES for img in ("a", "b")]
-    _write_run(runs / "seed1", rules + [("fusionnet-cnn", "msrs", "a", 2.0), ("fusionnet-cnn", "msrs", "b", 2.0)])
-    _write_run(runs / "seed2", [("fusionnet-cnn", "msrs", "a", 0.5), ("fusionnet-cnn", "msrs", "b", 0.5)])
-    _write_run(runs / "seed1_synthetic", [("average", "synthetic/ivif", "p0", 1.0), ("model", "synthetic/ivif", "p0", 1.2)],
-               extra="psnr")
+    head = bench.HEADLINE
+    _write_run(runs / "seed1", head, rules + [("fusionnet-cnn", "msrs", "a", 2.0), ("fusionnet-cnn", "msrs", "b", 2.0)])
+    _write_run(runs / "seed2", head, [("fusionnet-cnn", "msrs", "a", 0.5), ("fusionnet-cnn", "msrs", "b", 0.5)])
+    _write_run(runs / "seed1_synthetic", head,
+               [("average", "synthetic/ivif", "p0", 1.0), ("model", "synthetic/ivif", "p0", 1.2)], psnr=True)
     (runs / "quality.md").write_text("the original report\n")
     bench.main(["--from-runs", str(runs)])
     out = capsys.readouterr().out

@@ -180,6 +180,24 @@ def _image_means(per_method: dict[str, list[list[float]]], images: list[str]):
     return np.array([np.mean(per_method[i], axis=0) for i in images])
 
 
+def target_counts(rows: list[dict], targets: dict[str, dict[str, int]] = TARGETS,
+                  metrics=HEADLINE) -> dict[tuple[str, str], int]:
+    """(dataset, rule) -> metrics won by ``model`` against the rule on the dataset means (model averaged over seeds
+    per image; the images both were scored on), for every target whose dataset both were scored on."""
+    sign = _signs(metrics)
+    per_image = _per_image(rows, metrics)
+    counts = {}
+    for dataset, goals in targets.items():
+        model = per_image.get(("model", dataset))
+        for rule in goals:
+            ref = per_image.get((rule, dataset))
+            images = sorted(set(model or {}) & set(ref or {}))
+            if images:
+                m, r = _image_means(model, images), _image_means(ref, images)
+                counts[(dataset, rule)] = int(((m.mean(0) - r.mean(0)) * sign > 0).sum())
+    return counts
+
+
 def resampling_table(rows: list[dict], targets: dict[str, dict[str, int]] = TARGETS, metrics=HEADLINE,
                      resamples: int = 2000, rng_seed: int = 0) -> list[str]:
     """How often each target holds on other test images like these: a paired bootstrap over the images.

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib.util
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -26,12 +25,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _bench():
-    """benchmarks/bench_quality.py (not a package): its targets, headline metrics and rules are the ones used here."""
+def _load_bench():
+    """benchmarks/bench_quality.py (not a package): its targets, headline metrics, rules and win counts are the ones
+    used here."""
     spec = importlib.util.spec_from_file_location("bench_quality", REPO / "benchmarks" / "bench_quality.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+bench = _load_bench()
 
 
 def epoch_checkpoints(run: Path) -> list[Path]:
@@ -70,28 +73,6 @@ def evaluate(ckpt: Path, out: Path, data_dir: str, methods: list[str], metrics: 
     return results
 
 
-def dataset_means(rows: list[dict], metrics) -> dict[tuple[str, str], list[float]]:
-    """(method, dataset) -> the dataset mean of each metric."""
-    values: dict[tuple[str, str], list[list[float]]] = {}
-    for r in rows:
-        values.setdefault((r["method"], r["dataset"]), []).append([float(r[m]) for m in metrics])
-    return {k: [statistics.fmean(col) for col in zip(*v)] for k, v in values.items()}
-
-
-def target_counts(model_rows: list[dict], rule_rows: list[dict], targets, metrics) -> dict[tuple[str, str], int]:
-    """(dataset, rule) -> metrics (of ``metrics``) on which the model's dataset mean beats the rule's."""
-    sign = _bench()._signs(metrics)
-    means = dataset_means(model_rows + rule_rows, metrics)
-    counts = {}
-    for dataset, rules in targets.items():
-        model = means.get(("model", dataset))
-        for rule in rules:
-            ref = means.get((rule, dataset))
-            if model is not None and ref is not None:
-                counts[(dataset, rule)] = sum(int((m - r) * s > 0) for m, r, s in zip(model, ref, sign))
-    return counts
-
-
 def table(rows: list[tuple[int, float | None, dict[tuple[str, str], int]]], targets) -> list[str]:
     """One line per epoch: ``val/quality``, targets met, and the count on each target (``*`` where missed)."""
     keys = [(d, r) for d, rules in targets.items() for r in rules]
@@ -111,7 +92,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run", type=Path, help="a training run folder with checkpoints/epoch*.ckpt")
     parser.add_argument("--data-dir", default="../shared/data", help="the data root the targets are read on")
     args = parser.parse_args(argv)
-    bench = _bench()
     run = args.run.resolve()
     ckpts = epoch_checkpoints(run)
     quality = validation_quality(run)
@@ -126,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
             rule_rows = [r for r in read if r["method"] in bench.RULES]
         model_rows = [{**r, "method": "model"} for r in read if r["method"] not in bench.RULES]
         epoch = int(ckpt.stem.split("-")[0].removeprefix("epoch"))
-        rows.append((epoch, quality.get(epoch), target_counts(model_rows, rule_rows, bench.TARGETS, bench.HEADLINE)))
+        rows.append((epoch, quality.get(epoch), bench.target_counts(model_rows + rule_rows)))
     lines = [f"Targets per epoch of {run} on {args.data_dir} (`*`: missed; `val/quality` from the run's log):", "",
              *table(rows, bench.TARGETS)]
     (work / "epoch_targets.md").write_text("\n".join(lines) + "\n")

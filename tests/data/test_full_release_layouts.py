@@ -22,6 +22,9 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "docs"))
+from doc_helpers import command_env  # noqa: E402  (the environment of a fresh clone, as the docs tests use)
+
 SIDE = 64  # the miniature side the documented-command tests evaluate real content at (96) would also do
 
 
@@ -90,18 +93,10 @@ def full_release_tree(root: Path) -> dict[str, set[str]]:
             "lytro": {"lytro-01", "lytro-02"}}
 
 
-def _env() -> dict[str, str]:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k != "FUSIONLAB_DATA"}
-    env.update(WANDB_MODE="offline", HF_HUB_OFFLINE="1", NO_ALBUMENTATIONS_UPDATE="1", OMP_NUM_THREADS="1")
-    return env
-
-
 def test_verify_reads_every_dataset_of_a_full_release_tree_without_a_problem(tmp_path):
     expected = full_release_tree(tmp_path)
     proc = subprocess.run([sys.executable, "-m", "fusionlab.data", "verify", "--root", str(tmp_path)], cwd=REPO,
-                          env=_env(), capture_output=True, text=True, timeout=300)
+                          env=command_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for key, names in expected.items():
         count = "train=2 test=2" if key == "msrs" else str(len(names))
@@ -119,7 +114,7 @@ def test_the_readme_evaluate_command_fuses_every_pair_of_a_full_release_tree(tmp
     run = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "fusionlab.evaluate", "pretrained=fusionnet_ivif",
                            "methods=[average,gff]", "eval=zero_shot", f"paths.data_dir={data}",
-                           f"hydra.run.dir={run}"], cwd=REPO, env=_env(), capture_output=True, text=True,
+                           f"hydra.run.dir={run}"], cwd=REPO, env=command_env(), capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     scored: dict[tuple[str, str], set[str]] = {}

@@ -28,7 +28,7 @@ def test_counts_compare_dataset_means_and_the_table_stars_missed_targets():
     image) and none on Lytro; a dataset the model was not scored on reads as '-' and counts as not met."""
     model = [_row("model", "msrs", "a", 2.0), _row("model", "msrs", "b", 0.5), _row("model", "lytro", "a", 0.1)]
     rules = [_row(r, "msrs", i, 1.0) for r in ("average", "gff") for i in "ab"] + [_row("gff", "lytro", "a", 0.2)]
-    counts = script.target_counts(model, rules, TARGETS, HEADLINE)
+    counts = script.bench.target_counts(model + rules, TARGETS, HEADLINE)
     assert counts == {("msrs", "average"): 8, ("msrs", "gff"): 8, ("lytro", "gff"): 0}
     lines = script.table([(0, 1.25, counts), (1, None, {("msrs", "average"): 6})], TARGETS)
     assert lines[0] == "| epoch | val/quality | targets met | msrs vs average | msrs vs gff | lytro vs gff |"
